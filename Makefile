@@ -1,0 +1,32 @@
+# Two commands do all the set-up: `make demo` (the demo study's main target) and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CORES ?= 8
+TARGET ?= results/trends/user03_condB.png
+
+.PHONY: setup demo all test lint clean
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)  ## set up and build the demo study's main target
+	$(BIN)/snakemake --cores $(CORES) $(TARGET)
+
+all: $(STAMP)  ## the whole demo study
+	$(BIN)/snakemake --cores $(CORES)
+
+test: $(STAMP)  ## set up and run the full test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakemake --lint
+
+clean:
+	rm -rf results logs benchmarks/*/ .snakemake resources/demo

@@ -1,0 +1,31 @@
+# EmotionTrack: facial emotion timelines from participant videos.
+# Read the rule files below top to bottom: they are the pipeline, in the order data flows.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "report/workflow.rst"
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/frames.smk"
+include: "rules/augment.smk"
+include: "rules/cnn.smk"
+include: "rules/features.smk"
+include: "rules/pseudolabels.smk"
+include: "rules/sequence.smk"
+include: "rules/predict.smk"
+include: "rules/trends.smk"
+include: "rules/evaluate.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,199 @@
+"""The per-frame FER CNN: architecture, training on a FER set, evaluation on its test split.
+
+Models take (H, W, 1) float32 gray images in 0-255 (rescaling is the model's first layer), end in
+a softmax over the study's emotions, and name their penultimate layer ``features`` so feature
+extraction finds it in any architecture.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+FEATURES_LAYER = "features"
+
+
+def build_cnn(input_size: int, n_classes: int, *, name: str = "vgg-small", width: int = 32):
+    """A compact VGG-style CNN for gray FER crops: three conv blocks (width, 2x, 4x filters, two
+    3x3 convs each, batch norm, max pool, dropout), a 128-unit dense ``features`` layer, softmax.
+    About 0.7M parameters at 48x48 and width 32: trains on CPU in minutes."""
+    import keras
+    from keras import layers
+
+    if name != "vgg-small":
+        raise ValueError(f"unknown CNN architecture {name!r}")
+    inp = keras.Input((input_size, input_size, 1), name="face")
+    x = layers.Rescaling(1.0 / 255.0)(inp)
+    for i, f in enumerate((width, 2 * width, 4 * width)):
+        for j in range(2):
+            x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i}_{j}")(x)
+            x = layers.BatchNormalization(momentum=0.9)(x)  # few steps per epoch on CPU
+            x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D()(x)
+        x = layers.Dropout(0.25)(x)
+    x = layers.Flatten()(x)  # keeps where things are (mouth vs brows): pooling would lose it
+    x = layers.Dense(128, activation="relu", name=FEATURES_LAYER)(x)
+    x = layers.Dropout(0.4)(x)
+    out = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
+    """Balanced class weights n / (k * count_c), so rare classes (disgust) count as much in total."""
+    counts = np.bincount(y, minlength=n_classes).astype(float)
+    present = counts > 0
+    w = np.ones(n_classes)
+    w[present] = counts[present].sum() / (present.sum() * counts[present])
+    return {i: float(v) for i, v in enumerate(w)}
+
+
+def _dataset(X: np.ndarray, y: np.ndarray, batch: int, *, shuffle: bool, augment, seed: int):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((X[..., None].astype("float32"), y))
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch)
+    if augment is not None:
+        ds = ds.map(lambda a, b: (augment(a, training=True), b))
+    return ds.prefetch(2)
+
+
+def train_cnn(
+    data: dict[str, tuple[np.ndarray, np.ndarray]],
+    emotions: list[str],
+    out_model: str | Path,
+    out_history: str | Path,
+    *,
+    architecture: str = "vgg-small",
+    epochs: int = 20,
+    batch_size: int = 64,
+    learning_rate: float = 1e-3,
+    patience: int = 5,
+    seed: int = 0,
+    verbose: int = 2,
+) -> dict:
+    """Train on ``data['train']``, validate on ``data['val']`` (early stopping on validation loss,
+    best weights restored, learning rate halved on plateaus), with balanced class weights and
+    on-the-fly augmentation (flip, small rotation/translation/zoom, contrast). Writes the ``.keras``
+    model and a CSV of per-epoch history. Returns the final validation metrics."""
+    import keras
+    from keras import layers
+
+    Xtr, ytr = data["train"]
+    Xva, yva = data["val"]
+    size = Xtr.shape[1]
+    n_classes = len(emotions)
+    model = build_cnn(size, n_classes, name=architecture)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    augment = keras.Sequential(
+        [
+            layers.RandomFlip("horizontal", seed=seed),
+            layers.RandomRotation(0.04, seed=seed + 1),
+            layers.RandomTranslation(0.06, 0.06, seed=seed + 2),
+            layers.RandomZoom(0.08, seed=seed + 3),
+            layers.RandomContrast(0.25, seed=seed + 4),
+        ],
+        name="augment",
+    )
+    log.info("training %s on %d images (%d val), %d classes", architecture, len(ytr), len(yva), n_classes)
+    hist = model.fit(
+        _dataset(Xtr, ytr, batch_size, shuffle=True, augment=augment, seed=seed),
+        validation_data=_dataset(Xva, yva, 256, shuffle=False, augment=None, seed=seed),
+        epochs=epochs,
+        class_weight=class_weights(ytr, n_classes),
+        callbacks=[
+            keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=max(1, patience // 2)),
+        ],
+        verbose=verbose,
+    )
+    Path(out_model).parent.mkdir(parents=True, exist_ok=True)
+    model.save(out_model)
+    import pandas as pd
+
+    h = pd.DataFrame(hist.history)
+    h.insert(0, "epoch", np.arange(1, len(h) + 1))
+    h.to_csv(out_history, index=False)
+    best = int(h["val_loss"].idxmin())
+    return {k: float(v) for k, v in h.iloc[best].items()}
+
+
+def predict_proba(model, X: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """(N, H, W) uint8 -> (N, C) probabilities, batched."""
+    return batched_outputs(model, X, batch_size)[1]
+
+
+def feature_model(model):
+    """A model returning (features, probabilities) of ``model`` for the same input."""
+    import keras
+
+    return keras.Model(model.inputs, [model.get_layer(FEATURES_LAYER).output, model.output])
+
+
+def batched_outputs(model, X: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``model`` in batches of ``batch_size`` through one traced function (far cheaper per frame
+    than ``model.predict`` on small inputs). X: (N, H, W) uint8/float; returns (features (N, D),
+    probabilities (N, C)) float32. Empty input gives empty arrays."""
+    import tensorflow as tf
+
+    fm = feature_model(model)
+    d = int(fm.outputs[0].shape[-1])
+    c = int(fm.outputs[1].shape[-1])
+    if len(X) == 0:
+        return np.zeros((0, d), np.float32), np.zeros((0, c), np.float32)
+    run = tf.function(lambda x: fm(x, training=False), reduce_retracing=True)
+    feats, probs = [], []
+    for s in range(0, len(X), batch_size):
+        f, p = run(tf.convert_to_tensor(X[s : s + batch_size, ..., None], tf.float32))
+        feats.append(f.numpy())
+        probs.append(p.numpy())
+    return np.concatenate(feats).astype(np.float32), np.concatenate(probs).astype(np.float32)
+
+
+def evaluate_cnn(
+    model_path: str | Path,
+    data: dict[str, tuple[np.ndarray, np.ndarray]],
+    history_csv: str | Path,
+    emotions: list[str],
+    out_json: str | Path,
+    out_confusion_png: str | Path,
+    out_curves_png: str | Path,
+) -> dict:
+    """Score the model on the FER set's test split: accuracy, macro-F1, per-class P/R/F1 and the
+    confusion matrix (JSON + PNG), and plot the training curves from the history CSV."""
+    import keras
+    import pandas as pd
+
+    from .evaluate import classification_metrics, plot_confusion
+    from .plots import plot_training_curves
+
+    model = keras.models.load_model(model_path)
+    X, y = data["test"]
+    probs = predict_proba(model, X)
+    pred = probs.argmax(axis=1)
+    names = np.array(emotions)
+    metrics = classification_metrics(names[y].tolist(), names[pred].tolist(), emotions)
+    metrics["split"] = "test"
+    metrics["n_train"] = int(len(data["train"][1]))
+    metrics["architecture"] = model.name
+    metrics["parameters"] = int(model.count_params())
+    Path(out_json).write_text(json.dumps(metrics, indent=2))
+    plot_confusion(
+        np.array(metrics["confusion"]), emotions,
+        f"CNN on the FER test split (n={len(y)}, acc {metrics['accuracy']:.3f}, "
+        f"macro-F1 {metrics['macro_f1']:.3f})",
+        out_confusion_png,
+    )
+    plot_training_curves(pd.read_csv(history_csv), out_curves_png, title=f"{model.name} training")
+    log.info("CNN test accuracy %.4f macro-F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
+    return metrics

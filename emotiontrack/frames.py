@@ -1,0 +1,155 @@
+"""Per-session face frames: sample a video, detect and crop the face, store one HDF5 per session.
+
+Frames without a detectable face are kept as flagged gaps (``face_found`` False, an all-zero crop,
+box -1), never dropped, so every later stage stays aligned to the video's time axis. Crops are
+appended to resizable HDF5 datasets in blocks, so memory does not grow with video length.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+from tqdm import tqdm
+
+from .faces import FaceDetector, crop_face, to_gray
+from .video import sample_frames, sha256sum
+
+log = logging.getLogger(__name__)
+
+
+class _Appender:
+    """Buffers rows and appends them to resizable HDF5 datasets ``block`` rows at a time."""
+
+    def __init__(self, h5: h5py.File, specs: dict[str, tuple[tuple[int, ...], str]], block: int):
+        self.block = block
+        self.buf: dict[str, list] = {k: [] for k in specs}
+        self.ds = {
+            k: h5.create_dataset(
+                k,
+                shape=(0, *shape),
+                maxshape=(None, *shape),
+                dtype=dtype,
+                chunks=(block, *shape),
+                **({"compression": "gzip", "compression_opts": 4} if shape else {}),
+            )
+            for k, (shape, dtype) in specs.items()
+        }
+
+    def add(self, **row) -> None:
+        for k, v in row.items():
+            self.buf[k].append(v)
+        if len(self.buf["face_found"]) >= self.block:
+            self.flush()
+
+    def flush(self) -> None:
+        n = len(self.buf["face_found"])
+        if not n:
+            return
+        for k, ds in self.ds.items():
+            start = ds.shape[0]
+            ds.resize(start + n, axis=0)
+            ds[start:] = np.asarray(self.buf[k], dtype=ds.dtype)
+            self.buf[k].clear()
+
+
+def extract_frames(
+    video: str | Path,
+    out_h5: str | Path,
+    *,
+    sample_fps: float = 5.0,
+    crop_size: int = 96,
+    margin: float = 0.1,
+    detector: FaceDetector | None = None,
+    block: int = 256,
+) -> dict:
+    """Sample ``video`` at ``sample_fps``, detect the largest face per sampled frame and write
+    ``out_h5`` with datasets ``faces`` (T, crop_size, crop_size) uint8, ``timestamps`` (T,) seconds,
+    ``frame_index`` (T,) int64, ``boxes`` (T, 4) int32 x,y,w,h in video pixels (-1 if none) and
+    ``face_found`` (T,) bool; attributes record the source path, its SHA-256, fps and detector.
+    Returns a summary dict (n_frames, n_faces, detection_rate)."""
+    detector = detector or FaceDetector()
+    info, frames = sample_frames(video, sample_fps)
+    expected = int(info.duration_s * sample_fps) + 1
+    out_h5 = Path(out_h5)
+    out_h5.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_h5.with_suffix(".h5.part")
+    blank = np.zeros((crop_size, crop_size), np.uint8)
+    n = found = 0
+    with h5py.File(tmp, "w") as h5:
+        rows = _Appender(
+            h5,
+            {
+                "faces": ((crop_size, crop_size), "uint8"),
+                "timestamps": ((), "float64"),
+                "frame_index": ((), "int64"),
+                "boxes": ((4,), "int32"),
+                "face_found": ((), "bool"),
+            },
+            block,
+        )
+        for idx, t, frame in tqdm(frames, total=expected, desc="frames", mininterval=5):
+            gray = to_gray(frame)
+            box = detector.detect(gray)
+            rows.add(
+                faces=blank if box is None else crop_face(gray, box, crop_size, margin),
+                timestamps=t,
+                frame_index=idx,
+                boxes=(-1, -1, -1, -1) if box is None else box,
+                face_found=box is not None,
+            )
+            n += 1
+            found += box is not None
+        rows.flush()
+        h5.attrs.update(
+            {
+                "source": str(video),
+                "source_sha256": sha256sum(video),
+                "fps_video": info.fps,
+                "fps_sampled": float(sample_fps),
+                "n_frames_video": info.n_frames,
+                "width": info.width,
+                "height": info.height,
+                "crop_size": crop_size,
+                "margin": margin,
+                "detector": f"opencv-haar:{detector.cascade}:w{detector.detect_width}",
+            }
+        )
+    tmp.replace(out_h5)
+    rate = found / n if n else 0.0
+    if found == 0:
+        log.warning("%s: no face detected in any of %d sampled frames", video, n)
+    log.info("%s: %d sampled frames, face found in %d (%.1f%%)", video, n, found, 100 * rate)
+    return {"n_frames": n, "n_faces": found, "detection_rate": rate}
+
+
+def contact_sheet(frames_h5: str | Path, out_png: str | Path, n: int = 24, cols: int = 8) -> None:
+    """Write a PNG grid of ``n`` evenly spaced sampled frames' crops with their time (s); frames
+    without a face are shown as a crossed grey tile so gaps are visible."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with h5py.File(frames_h5, "r") as h5:
+        T = h5["face_found"].shape[0]
+        idx = np.unique(np.linspace(0, max(T - 1, 0), num=min(n, T)).astype(int)) if T else []
+        tiles = [(h5["faces"][i], float(h5["timestamps"][i]), bool(h5["face_found"][i])) for i in idx]
+        title = Path(str(h5.attrs.get("source", frames_h5))).name
+    rows = max(1, -(-len(tiles) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.4, rows * 1.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (img, t, ok) in zip(axes.flat, tiles, strict=False):
+        if ok:
+            ax.imshow(img, cmap="gray", vmin=0, vmax=255)
+        else:
+            ax.imshow(np.full((8, 8), 200, np.uint8), cmap="gray", vmin=0, vmax=255)
+            ax.plot([0, 7], [0, 7], "r-", [0, 7], [7, 0], "r-", lw=1)
+        ax.set_title(f"{t:.1f} s" + ("" if ok else " no face"), fontsize=7)
+    fig.suptitle(f"{title}: {len(tiles)} of {T} sampled frames", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=90)
+    plt.close(fig)

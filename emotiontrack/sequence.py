@@ -1,0 +1,207 @@
+"""The sequence model: an LSTM over per-frame CNN features, and per-session predictions.
+
+Input per frame: the L2-normalised CNN feature vector (optionally with the CNN probabilities) and
+a constant 1 "face present" channel; frames without a face and padding are all-zero vectors, which
+a ``Masking`` layer skips, so the LSTM carries its state across look-aways instead of reading
+garbage. Targets are the CNN pseudo labels (weighted 0 where there is no face or only padding).
+Training windows come from the training participants' sessions and their augmented copies;
+validation uses whole participants held out, never frames of a training participant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+def frame_inputs(features: np.ndarray, found: np.ndarray, probabilities: np.ndarray | None = None) -> np.ndarray:
+    """(..., T, D) features, (T,) face flags[, (..., T, C) probabilities] -> (..., T, D[+C]+1)
+    float32 model inputs; rows without a face are all zero (masked)."""
+    f = features.astype(np.float32)
+    f = f / np.maximum(np.linalg.norm(f, axis=-1, keepdims=True), 1e-6)
+    parts = [f]
+    if probabilities is not None:
+        parts.append(np.nan_to_num(probabilities.astype(np.float32)))
+    parts.append(np.ones((*f.shape[:-1], 1), np.float32))
+    x = np.concatenate(parts, axis=-1)
+    x[..., ~found, :] = 0.0
+    return x
+
+
+def windows(x: np.ndarray, y: np.ndarray, w: np.ndarray, length: int, stride: int):
+    """Cut a (T, F) sequence with (T,) targets/weights into windows of ``length`` frames every
+    ``stride`` frames; the last window is zero-padded (weight 0)."""
+    T = len(x)
+    starts = list(range(0, max(T - length, 0) + 1, stride))
+    if T > length and starts[-1] + length < T:
+        starts.append(T - length)
+    xs = np.zeros((len(starts), length, x.shape[-1]), np.float32)
+    ys = np.zeros((len(starts), length), np.int64)
+    ws = np.zeros((len(starts), length), np.float32)
+    for i, s in enumerate(starts):
+        n = min(length, T - s)
+        xs[i, :n], ys[i, :n], ws[i, :n] = x[s : s + n], y[s : s + n], w[s : s + n]
+    return xs, ys, ws
+
+
+@dataclass
+class TrainingSession:
+    """One training session: its participant, features file, optional augmented features file and
+    pseudo-label file."""
+
+    participant: str
+    features: str
+    pseudolabels: str
+    augmented_features: str | None = None
+
+
+def _session_arrays(s: TrainingSession, use_probabilities: bool):
+    rec = np.load(s.pseudolabels)
+    y = np.maximum(rec["label"], 0)
+    w = rec["face_found"].astype(np.float32)
+    seqs = []
+    for path in filter(None, (s.features, s.augmented_features)):
+        with h5py.File(path, "r") as h5:
+            feats = h5["features"][...]
+            found = h5["face_found"][...]
+            probs = h5["probabilities"][...] if use_probabilities else None
+        x = frame_inputs(feats, found, probs)
+        seqs.extend(x if x.ndim == 3 else [x])  # augmented files hold (K, T, F)
+    return [(x, y, w) for x in seqs]
+
+
+def build_sequence_model(n_inputs: int, n_classes: int, *, units: int = 64, dropout: float = 0.3):
+    """Masking -> LSTM(units, return_sequences) -> dropout -> per-frame softmax."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input((None, n_inputs), name="frames")
+    x = layers.Masking(mask_value=0.0)(inp)
+    x = layers.LSTM(units, return_sequences=True, name="lstm")(x)
+    x = layers.Dropout(dropout)(x)
+    out = layers.TimeDistributed(layers.Dense(n_classes, activation="softmax"), name="probabilities")(x)
+    return keras.Model(inp, out, name="lstm")
+
+
+def split_participants(participants: list[str], validation: list[str] | None) -> tuple[list[str], list[str]]:
+    """Training and validation participants: the configured ones, else the last (sorted) one when
+    there are at least two, else none (then training runs without validation)."""
+    uniq = sorted(set(participants))
+    val = [p for p in (validation or []) if p in uniq]
+    if not validation and len(uniq) >= 2:
+        val = uniq[-1:]
+    return [p for p in uniq if p not in val], val
+
+
+def train_sequence_model(
+    sessions: list[TrainingSession],
+    emotions: list[str],
+    out_model: str | Path,
+    out_history: str | Path,
+    *,
+    units: int = 64,
+    window: int = 50,
+    stride: int = 25,
+    epochs: int = 30,
+    batch_size: int = 16,
+    learning_rate: float = 2e-3,
+    patience: int = 6,
+    validation_participants: list[str] | None = None,
+    use_probabilities: bool = False,
+) -> dict:
+    """Train the LSTM on windows of the training participants' sessions (and augmented copies),
+    validate on held-out participants' sessions; write the model and a per-epoch history CSV."""
+    import keras
+
+    if not sessions:
+        raise ValueError("no training sessions: the session sheet needs rows with split 'train'")
+    train_p, val_p = split_participants([s.participant for s in sessions], validation_participants)
+    log.info("sequence model: train participants %s, validation participants %s", train_p, val_p)
+    parts: dict[str, list] = {"train": [], "val": []}
+    for s in sessions:
+        for x, y, w in _session_arrays(s, use_probabilities):
+            parts["val" if s.participant in val_p else "train"].append(windows(x, y, w, window, stride))
+
+    def stack(items):
+        return tuple(np.concatenate([it[k] for it in items]) for k in range(3))
+
+    xtr, ytr, wtr = stack(parts["train"])
+    model = build_sequence_model(xtr.shape[-1], len(emotions), units=units)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss="sparse_categorical_crossentropy",
+        weighted_metrics=["accuracy"],
+    )
+    val_data = stack(parts["val"]) if parts["val"] else None
+    monitor = "val_loss" if val_data else "loss"
+    hist = model.fit(
+        xtr, ytr, sample_weight=wtr,
+        validation_data=val_data,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        callbacks=[
+            keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(1, patience // 2)),
+        ],
+        verbose=2,
+    )
+    model.save(out_model)
+    h = pd.DataFrame(hist.history)
+    h.insert(0, "epoch", np.arange(1, len(h) + 1))
+    h.to_csv(out_history, index=False)
+    log.info("sequence model trained on %d windows (%d validation)", len(xtr), 0 if not val_data else len(val_data[0]))
+    return {"train_participants": train_p, "validation_participants": val_p, "epochs": len(h)}
+
+
+def predict_session(
+    features_h5: str | Path,
+    model_path: str | Path,
+    out_csv: str | Path,
+    emotions: list[str],
+    *,
+    use_probabilities: bool = False,
+) -> pd.DataFrame:
+    """Write the session's prediction timeline CSV: ``time_s, frame_index, face_found``, one
+    probability column per emotion (the sequence model's; carried over frames without a face, where
+    the masked LSTM keeps its state; empty before the first face), ``label`` (argmax), and the
+    per-frame CNN's ``cnn_label``/``cnn_confidence`` (empty without a face)."""
+    import keras
+
+    with h5py.File(features_h5, "r") as h5:
+        feats = h5["features"][...]
+        found = h5["face_found"][...]
+        cnn = h5["probabilities"][...]
+        times = h5["timestamps"][...]
+        frame_index = h5["frame_index"][...]
+        stored = json.loads(h5.attrs["emotions"])
+    if stored != list(emotions):
+        raise ValueError(f"{features_h5}: features were made for emotions {stored}, config has {emotions}")
+    T, C = len(found), len(emotions)
+    probs = np.full((T, C), np.nan, np.float32)
+    if found.any():
+        model = keras.models.load_model(model_path, compile=False)
+        x = frame_inputs(feats, found, cnn if use_probabilities else None)
+        out = model(x[None], training=False).numpy()[0]
+        # Masked steps do not update the LSTM state: their prediction is the last face frame's.
+        last = np.maximum.accumulate(np.where(found, np.arange(T), -1))
+        ok = last >= 0
+        probs[ok] = out[last[ok]]
+    names = np.array(emotions, dtype=object)
+    df = pd.DataFrame({"time_s": np.round(times, 4), "frame_index": frame_index, "face_found": found.astype(int)})
+    for i, e in enumerate(emotions):
+        df[e] = probs[:, i]
+    has = ~np.isnan(probs).any(axis=1)
+    df["label"] = np.where(has, names[np.nan_to_num(probs).argmax(axis=1)], "")
+    df["cnn_label"] = np.where(found, names[np.nan_to_num(cnn).argmax(axis=1)], "")
+    df["cnn_confidence"] = np.where(found, np.nanmax(np.nan_to_num(cnn, nan=0.0), axis=1), np.nan)
+    df.to_csv(out_csv, index=False, float_format="%.5f")
+    return df

@@ -1,0 +1,34 @@
+"""TensorFlow set-up shared by every step that runs a model: thread pools, seeds, determinism."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def configure_tf(threads: int = 1, seed: int = 0) -> None:
+    """Make TensorFlow use ``threads`` intra-op threads (the rule's ``threads``), seed Python,
+    NumPy and TF, and ask for deterministic ops. Call before building any model."""
+    import keras
+    import tensorflow as tf
+
+    threads = max(1, int(threads))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    except RuntimeError:  # already initialised in this process (tests): keep the pools
+        pass
+    keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a model file: its identity, recorded with every output it produced."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,61 @@
+# CNN: train the per-frame FER classifier on the FER set, then score it on the set's test split.
+
+
+rule train_cnn:
+    input:
+        fer=config["fer"]["path"],
+    output:
+        model="results/models/cnn.keras",
+        history="results/models/cnn_history.csv",
+    params:
+        emotions=EMOTIONS,
+        fer=config["fer"],
+        cnn=config["cnn"],
+        seed=config["seed"],
+    log:
+        "logs/train_cnn.log",
+    benchmark:
+        "benchmarks/train_cnn.tsv"
+    threads: 4
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=1,
+    conda:
+        "../envs/tf.yaml"
+    script:
+        "../workflow_scripts/train_cnn.py"
+
+
+rule evaluate_cnn:
+    input:
+        fer=config["fer"]["path"],
+        model="results/models/cnn.keras",
+        history="results/models/cnn_history.csv",
+    output:
+        metrics="results/cnn/test_metrics.json",
+        confusion=report(
+            "results/cnn/confusion_matrix.png",
+            caption="../report/cnn_confusion.rst",
+            category="CNN",
+        ),
+        curves=report(
+            "results/cnn/training_curves.png",
+            caption="../report/cnn_curves.rst",
+            category="CNN",
+        ),
+    params:
+        emotions=EMOTIONS,
+        fer=config["fer"],
+        input_size=config["cnn"]["input_size"],
+        seed=config["seed"],
+    log:
+        "logs/evaluate_cnn.log",
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/tf.yaml"
+    script:
+        "../workflow_scripts/evaluate_cnn.py"

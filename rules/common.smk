@@ -1,0 +1,83 @@
+# Config and session-sheet loading, validation, wildcard constraints and input functions.
+# All the Python the rules need lives here; the stage files only declare rules.
+
+import re
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+# The emotiontrack package sits beside the Snakefile: importable here without installing it.
+# Scripts find it through the workflow_scripts/emotiontrack link (Snakemake puts a script's own
+# folder on its path), so conda environments need no install of it either.
+sys.path.insert(0, workflow.basedir)
+
+from emotiontrack import UserInputError
+from emotiontrack.sheet import load_sessions
+
+# Files the workflow generates itself (the embedded demo study) need not exist beforehand.
+GENERATED = ("resources/demo/",)
+
+validate(config, "../config/schemas/config.schema.yaml")
+
+try:
+    SESSIONS = load_sessions(
+        config["sessions"],
+        Path(workflow.basedir) / "config/schemas/sessions.schema.yaml",
+        generated_prefixes=GENERATED,
+    )
+    if not config["fer"]["path"].startswith(GENERATED) and not Path(config["fer"]["path"]).exists():
+        raise UserInputError(f"{config['fer']['path']}: FER training set not found (config key fer.path)")
+except UserInputError as e:
+    sys.exit(f"EmotionTrack configuration error: {e}")
+
+EMOTIONS = config["emotions"]
+ALL = list(SESSIONS.index)
+TRAIN = list(SESSIONS.index[SESSIONS["split"] == "train"])
+EVALUATED = list(SESSIONS.index[(SESSIONS["split"] == "test") & (SESSIONS["annotation"] != "")])
+
+
+wildcard_constraints:
+    participant="|".join(map(re.escape, sorted(set(SESSIONS["participant"])))),
+    condition="|".join(map(re.escape, sorted(set(SESSIONS["condition"])))),
+
+
+def session_of(wildcards):
+    """The sheet row of the session named by the wildcards."""
+    return SESSIONS.loc[f"{wildcards.participant}_{wildcards.condition}"]
+
+
+def video_of(wildcards):
+    return session_of(wildcards)["video"]
+
+
+def per_session(pattern, sessions):
+    """``pattern`` with {session} filled in for each session id."""
+    return [pattern.format(session=s) for s in sessions]
+
+
+def sequence_training_inputs(wildcards):
+    return {
+        "features": per_session("results/features/{session}.h5", TRAIN),
+        "augmented": per_session("results/features/augmented/{session}.h5", TRAIN),
+        "pseudolabels": per_session("results/pseudolabels/{session}.npy", TRAIN),
+    }
+
+
+def evaluation_inputs(wildcards):
+    return {
+        "predictions": per_session("results/predictions/{session}.csv", EVALUATED),
+        "annotations": [SESSIONS.loc[s, "annotation"] for s in EVALUATED],
+    }
+
+
+def all_targets():
+    """What `snakemake` with no target builds: every session's trend chart and contact sheet,
+    the CNN's test-split evaluation and the study's evaluation report."""
+    return [
+        *per_session("results/trends/{session}.png", ALL),
+        *per_session("results/frames/{session}_contact.png", ALL),
+        "results/cnn/test_metrics.json",
+        "results/models/lstm_curves.png",
+        "results/evaluation/summary.md",
+    ]

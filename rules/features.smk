@@ -1,0 +1,36 @@
+# Features: the CNN's penultimate-layer features and class probabilities per sampled frame
+# (batched inference), for every session and for the augmented copies of training sessions.
+
+
+rule extract_features:
+    input:
+        frames="results/frames/{participant}_{condition}.h5",
+        model="results/models/cnn.keras",
+    output:
+        h5="results/features/{participant}_{condition}.h5",
+    params:
+        emotions=EMOTIONS,
+    log:
+        "logs/extract_features/{participant}_{condition}.log",
+    benchmark:
+        "benchmarks/extract_features/{participant}_{condition}.tsv"
+    threads: 2
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    conda:
+        "../envs/tf.yaml"
+    script:
+        "../workflow_scripts/extract_features.py"
+
+
+use rule extract_features as extract_augmented_features with:
+    input:
+        frames="results/augmented/{participant}_{condition}.h5",
+        model="results/models/cnn.keras",
+    output:
+        h5="results/features/augmented/{participant}_{condition}.h5",
+    log:
+        "logs/extract_augmented_features/{participant}_{condition}.log",
+    benchmark:
+        "benchmarks/extract_augmented_features/{participant}_{condition}.tsv"

@@ -1,0 +1,49 @@
+# Frames: sample each session's video at frames.fps, detect and crop the face, one HDF5 per
+# session (frames without a face kept as flagged gaps), plus a contact sheet to look at.
+
+
+rule extract_frames:
+    input:
+        video=video_of,
+    output:
+        h5="results/frames/{participant}_{condition}.h5",
+    params:
+        fps=config["frames"]["fps"],
+        crop_size=config["frames"]["crop_size"],
+        margin=config["frames"]["margin"],
+        detect_width=config["frames"]["detect_width"],
+        min_neighbors=config["frames"]["min_neighbors"],
+    log:
+        "logs/extract_frames/{participant}_{condition}.log",
+    benchmark:
+        "benchmarks/extract_frames/{participant}_{condition}.tsv"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=120,
+    conda:
+        "../envs/vision.yaml"
+    script:
+        "../workflow_scripts/extract_frames.py"
+
+
+rule contact_sheet:
+    input:
+        h5="results/frames/{participant}_{condition}.h5",
+    output:
+        png=report(
+            "results/frames/{participant}_{condition}_contact.png",
+            caption="../report/contact_sheet.rst",
+            category="Face frames",
+            labels={"participant": "{participant}", "condition": "{condition}"},
+        ),
+    log:
+        "logs/contact_sheet/{participant}_{condition}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/vision.yaml"
+    script:
+        "../workflow_scripts/contact_sheet.py"

@@ -1,0 +1,20 @@
+# Pseudo labels: the CNN's per-frame decision and confidence, the sequence model's targets.
+# They are not ground truth and nothing is scored against them.
+
+
+rule pseudolabels:
+    input:
+        h5="results/features/{participant}_{condition}.h5",
+    output:
+        npy="results/pseudolabels/{participant}_{condition}.npy",
+        json="results/pseudolabels/{participant}_{condition}.json",
+    log:
+        "logs/pseudolabels/{participant}_{condition}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/tf.yaml"
+    script:
+        "../workflow_scripts/pseudolabels.py"

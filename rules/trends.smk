@@ -1,0 +1,29 @@
+# Trends: smoothed per-emotion curves over time, peaks and valleys annotated with the face at
+# that moment, and the smoothed series as CSV.
+
+
+rule trends:
+    input:
+        predictions="results/predictions/{participant}_{condition}.csv",
+        frames="results/frames/{participant}_{condition}.h5",
+    output:
+        png=report(
+            "results/trends/{participant}_{condition}.png",
+            caption="../report/trends.rst",
+            category="Emotion trends",
+            labels={"participant": "{participant}", "condition": "{condition}"},
+        ),
+        csv="results/trends/{participant}_{condition}.csv",
+    params:
+        emotions=EMOTIONS,
+        trends=config["trends"],
+    log:
+        "logs/trends/{participant}_{condition}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/vision.yaml"
+    script:
+        "../workflow_scripts/trends.py"

@@ -1,0 +1,46 @@
+"""Shared fixtures: small synthetic inputs written in the real file formats."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
+    """Write BGR frames as an mp4v video."""
+    h, w = frames[0].shape[:2]
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    assert vw.isOpened()
+    for f in frames:
+        vw.write(f)
+    vw.release()
+    return path
+
+
+@pytest.fixture
+def noface_video(tmp_path: Path) -> Path:
+    """3 s of a textured room with no face, 320x240 at 30 fps (frame i has brightness ~ i)."""
+    rng = np.random.default_rng(0)
+    base = cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), (0, 0), 8)
+    frames = [np.clip(base.astype(int) + i % 50, 0, 255).astype(np.uint8) for i in range(90)]
+    return write_video(tmp_path / "noface.mp4", frames)
+
+
+def pattern_faces(y: np.ndarray, size: int = 48, seed: int = 0) -> np.ndarray:
+    """Gray 'images' whose class shows as a bright band at a class-specific height: an easy,
+    learnable stand-in for faces in model tests."""
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 60, (len(y), size, size)).astype(np.uint8)
+    band = size // 8
+    for i, c in enumerate(y):
+        X[i, band * c : band * c + band, :] += 150
+    return X
