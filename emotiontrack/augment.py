@@ -16,7 +16,9 @@ import h5py
 import numpy as np
 
 
-def augment_faces(faces: np.ndarray, found: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+def augment_faces(
+    faces: np.ndarray, found: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, dict]:
     """(T, S, S) uint8 crops -> one augmented copy (T, S, S) uint8 and the parameters drawn."""
     T, S, _ = faces.shape
     p = {
@@ -40,7 +42,9 @@ def augment_faces(faces: np.ndarray, found: np.ndarray, rng: np.random.Generator
     return out, p
 
 
-def augment_session(frames_h5: str | Path, out_h5: str | Path, *, copies: int = 2, seed: int = 0) -> dict:
+def augment_session(
+    frames_h5: str | Path, out_h5: str | Path, *, copies: int = 2, seed: int = 0
+) -> dict:
     """Write ``copies`` augmented versions of a session: ``faces`` (K, T, S, S) uint8 plus the
     session's ``timestamps`` and ``face_found``; the drawn parameters go in attribute ``params``."""
     with h5py.File(frames_h5, "r") as src:
@@ -58,8 +62,10 @@ def augment_session(frames_h5: str | Path, out_h5: str | Path, *, copies: int = 
     Path(out_h5).parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(out_h5, "w") as dst:
         dst.create_dataset(
-            "faces", data=np.stack(copies_out) if copies_out else np.zeros((0, *faces.shape), np.uint8),
-            compression="gzip", chunks=True,
+            "faces",
+            data=np.stack(copies_out) if copies_out else np.zeros((0, *faces.shape), np.uint8),
+            compression="gzip",
+            chunks=True,
         )
         dst.create_dataset("timestamps", data=timestamps)
         dst.create_dataset("face_found", data=found)

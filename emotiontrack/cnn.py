@@ -18,10 +18,13 @@ log = logging.getLogger(__name__)
 FEATURES_LAYER = "features"
 
 
-def build_cnn(input_size: int, n_classes: int, *, name: str = "vgg-small", width: int = 32):
-    """A compact VGG-style CNN for gray FER crops: three conv blocks (width, 2x, 4x filters, two
-    3x3 convs each, batch norm, max pool, dropout), a 128-unit dense ``features`` layer, softmax.
-    About 0.7M parameters at 48x48 and width 32: trains on CPU in minutes."""
+def build_cnn(
+    input_size: int, n_classes: int, *, name: str = "vgg-small", width: int = 16, blocks: int = 3
+):
+    """A compact VGG-style CNN for gray FER crops: per-image standardisation, ``blocks`` conv
+    blocks (width, 2x, 4x filters; two 3x3 convs each with batch norm, max pool, dropout), a
+    128-unit dense ``features`` layer, softmax. 0.37M parameters at 48x48 with the defaults:
+    an epoch over a few thousand faces takes seconds on two CPU cores."""
     import keras
     from keras import layers
 
@@ -29,7 +32,11 @@ def build_cnn(input_size: int, n_classes: int, *, name: str = "vgg-small", width
         raise ValueError(f"unknown CNN architecture {name!r}")
     inp = keras.Input((input_size, input_size, 1), name="face")
     x = layers.Rescaling(1.0 / 255.0)(inp)
-    for i, f in enumerate((width, 2 * width, 4 * width)):
+    # Per-image standardisation (zero mean, unit variance over the crop): removes the lighting
+    # level and contrast of the recording, which otherwise dominate what the first layers see.
+    x = layers.LayerNormalization(axis=[1, 2, 3], center=False, scale=False, name="standardise")(x)
+    for i in range(blocks):
+        f = width * 2 ** min(i, 2)
         for j in range(2):
             x = layers.Conv2D(f, 3, padding="same", use_bias=False, name=f"conv{i}_{j}")(x)
             x = layers.BatchNormalization(momentum=0.9)(x)  # few steps per epoch on CPU
@@ -44,7 +51,7 @@ def build_cnn(input_size: int, n_classes: int, *, name: str = "vgg-small", width
 
 
 def class_weights(y: np.ndarray, n_classes: int) -> dict[int, float]:
-    """Balanced class weights n / (k * count_c), so rare classes (disgust) count as much in total."""
+    """Balanced class weights n / (k * count_c): rare classes (disgust) weigh as much in total."""
     counts = np.bincount(y, minlength=n_classes).astype(float)
     present = counts > 0
     w = np.ones(n_classes)
@@ -105,7 +112,9 @@ def train_cnn(
         ],
         name="augment",
     )
-    log.info("training %s on %d images (%d val), %d classes", architecture, len(ytr), len(yva), n_classes)
+    log.info(
+        "training %s on %d images (%d val), %d classes", architecture, len(ytr), len(yva), n_classes
+    )
     hist = model.fit(
         _dataset(Xtr, ytr, batch_size, shuffle=True, augment=augment, seed=seed),
         validation_data=_dataset(Xva, yva, 256, shuffle=False, augment=None, seed=seed),
@@ -189,7 +198,8 @@ def evaluate_cnn(
     metrics["parameters"] = int(model.count_params())
     Path(out_json).write_text(json.dumps(metrics, indent=2))
     plot_confusion(
-        np.array(metrics["confusion"]), emotions,
+        np.array(metrics["confusion"]),
+        emotions,
         f"CNN on the FER test split (n={len(y)}, acc {metrics['accuracy']:.3f}, "
         f"macro-F1 {metrics['macro_f1']:.3f})",
         out_confusion_png,

@@ -53,7 +53,8 @@ def load_fer2013_csv(path: str | Path, emotions: list[str]) -> Splits:
     if bad_usage.any():
         row = int(np.flatnonzero(bad_usage)[0])
         raise UserInputError(
-            f"{path}: row {row + 2}: Usage {df['Usage'].iloc[row]!r} is not one of {list(FER_USAGE)}"
+            f"{path}: row {row + 2}: Usage {df['Usage'].iloc[row]!r} "
+            f"is not one of {list(FER_USAGE)}"
         )
     code_map = fer_code_to_index(emotions)
     bad_code = df["emotion"].isna() | ~df["emotion"].isin(range(7))
@@ -121,8 +122,13 @@ def stratified_split(
 
 
 def load_image_folders(
-    path: str | Path, emotions: list[str], *, size: int = 48, val_fraction: float = 0.1,
-    test_fraction: float = 0.1, seed: int = 0,
+    path: str | Path,
+    emotions: list[str],
+    *,
+    size: int = 48,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    seed: int = 0,
 ) -> Splits:
     """Read ``<split>/<class>/*.png`` (split folders like train/val/test or Training/PublicTest/
     PrivateTest) or CK+48-style ``<class>/*.png`` (then split here, stratified and seeded).
@@ -146,8 +152,14 @@ def load_image_folders(
 
 
 def load_fer_dataset(
-    path: str | Path, emotions: list[str], *, fmt: str = "auto", size: int = 48, seed: int = 0,
-    val_fraction: float = 0.1, test_fraction: float = 0.1,
+    path: str | Path,
+    emotions: list[str],
+    *,
+    fmt: str = "auto",
+    size: int = 48,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
 ) -> Splits:
     """Load a FER set in ``fmt`` ``fer2013-csv``, ``image-folders`` or ``auto`` (by path)."""
     p = Path(path)
@@ -157,16 +169,34 @@ def load_fer_dataset(
         data = load_fer2013_csv(p, emotions)
         if size != 48:
             data = {
-                s: (np.array([cv2.resize(x, (size, size)) for x in X], np.uint8).reshape(-1, size, size), y)
+                s: (
+                    np.array([cv2.resize(x, (size, size)) for x in X], np.uint8).reshape(
+                        -1, size, size
+                    ),
+                    y,
+                )
                 for s, (X, y) in data.items()
             }
     elif fmt == "image-folders":
         data = load_image_folders(
-            p, emotions, size=size, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed
+            p,
+            emotions,
+            size=size,
+            val_fraction=val_fraction,
+            test_fraction=test_fraction,
+            seed=seed,
         )
     else:
-        raise UserInputError(f"unknown FER dataset format {fmt!r} (fer2013-csv, image-folders, auto)")
-    for s, (X, y) in data.items():
+        raise UserInputError(
+            f"unknown FER dataset format {fmt!r} (fer2013-csv, image-folders, auto)"
+        )
+    for s, (_, y) in data.items():
         counts = np.bincount(y, minlength=len(emotions))
-        log.info("%s %s: %d images, per class %s", p, s, len(y), dict(zip(emotions, counts.tolist(), strict=True)))
+        log.info(
+            "%s %s: %d images, per class %s",
+            p,
+            s,
+            len(y),
+            dict(zip(emotions, counts.tolist(), strict=True)),
+        )
     return data

@@ -2,8 +2,8 @@
 
 The detector is OpenCV's frontal-face Haar cascade (ships inside ``opencv-python-headless`` 4.x,
 works offline). Detection runs on a downscaled grayscale frame (cost falls with the square of the
-scale) and the box is mapped back to full-resolution pixels; the crop is cut from the full-resolution
-frame, so downscaling costs no crop quality.
+scale) and the box is mapped back to full-resolution pixels; the crop is cut from the
+full-resolution frame, so downscaling costs no crop quality.
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ class FaceDetector:
         """Return the largest face box in a 2-D uint8 image (full-resolution pixels), or None."""
         h, w = gray.shape[:2]
         scale = min(1.0, self.detect_width / float(w))
-        small = gray if scale == 1.0 else cv2.resize(
-            gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+        small = (
+            gray
+            if scale == 1.0
+            else cv2.resize(
+                gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+            )
         )
         side = max(12, int(min(small.shape[:2]) * self.min_face_frac))
         found = self._clf.detectMultiScale(

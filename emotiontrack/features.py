@@ -1,9 +1,9 @@
 """Per-frame CNN features and class probabilities for a session (or its augmented copies).
 
-Output HDF5: ``features`` (..., T, D) float32 (zeros where no face), ``probabilities`` (..., T, C)
-float32 (NaN where no face), ``timestamps`` (T,) seconds, ``frame_index`` (T,), ``face_found`` (T,) bool; attributes:
-``model_sha256``, ``emotions`` (JSON list), ``fps``, ``source_sha256``. Leading dims are () for a
-session and (K,) for K augmented copies of it.
+Output HDF5: ``features`` (..., T, D) float32 (zeros where no face), ``probabilities``
+(..., T, C) float32 (NaN where no face), ``timestamps`` (T,) seconds, ``frame_index`` (T,),
+``face_found`` (T,) bool; attributes: ``model_sha256``, ``emotions`` (JSON list), ``fps``,
+``source_sha256``. Leading dims are () for a session and (K,) for K augmented copies of it.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def extract_features(
     n_classes = int(model.output_shape[-1])
     if n_classes != len(emotions):
         raise ValueError(
-            f"{model_path}: model has {n_classes} outputs but the config lists {len(emotions)} emotions"
+            f"{model_path}: model has {n_classes} outputs "
+            f"but the config lists {len(emotions)} emotions"
         )
     with h5py.File(frames_h5, "r") as src:
         faces = src["faces"]
@@ -79,7 +80,9 @@ def extract_features(
     out_h5.parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(out_h5, "w") as dst:
         dst.create_dataset("features", data=feats.reshape(*lead, dim), compression="gzip")
-        dst.create_dataset("probabilities", data=probs.reshape(*lead, n_classes), compression="gzip")
+        dst.create_dataset(
+            "probabilities", data=probs.reshape(*lead, n_classes), compression="gzip"
+        )
         dst.create_dataset("timestamps", data=timestamps)
         dst.create_dataset("face_found", data=found)
         dst.create_dataset("frame_index", data=frame_index)

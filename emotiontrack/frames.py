@@ -136,7 +136,9 @@ def contact_sheet(frames_h5: str | Path, out_png: str | Path, n: int = 24, cols:
     with h5py.File(frames_h5, "r") as h5:
         T = h5["face_found"].shape[0]
         idx = np.unique(np.linspace(0, max(T - 1, 0), num=min(n, T)).astype(int)) if T else []
-        tiles = [(h5["faces"][i], float(h5["timestamps"][i]), bool(h5["face_found"][i])) for i in idx]
+        tiles = [
+            (h5["faces"][i], float(h5["timestamps"][i]), bool(h5["face_found"][i])) for i in idx
+        ]
         title = Path(str(h5.attrs.get("source", frames_h5))).name
     rows = max(1, -(-len(tiles) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.4, rows * 1.6), squeeze=False)

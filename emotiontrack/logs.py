@@ -16,7 +16,11 @@ def step_logging(log_path: str) -> Iterator[logging.Logger]:
     """Redirect stdout/stderr and the root logger to ``log_path`` for the duration of a step.
     A UserInputError is written to the log and to the real stderr, then the step exits 1."""
     real_err = sys.stderr
-    with open(log_path, "w", buffering=1) as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+    with (
+        open(log_path, "w", buffering=1) as fh,
+        contextlib.redirect_stdout(fh),
+        contextlib.redirect_stderr(fh),
+    ):
         handler = logging.StreamHandler(fh)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger()

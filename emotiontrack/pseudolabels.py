@@ -25,7 +25,9 @@ def make_pseudolabels(features_h5: str | Path, out_npy: str | Path, out_json: st
         emotions = json.loads(h5.attrs["emotions"])
         model_sha = str(h5.attrs.get("model_sha256", ""))
     T = len(found)
-    rec = np.zeros(T, dtype=[("time_s", "f8"), ("label", "i8"), ("confidence", "f4"), ("face_found", "?")])
+    rec = np.zeros(
+        T, dtype=[("time_s", "f8"), ("label", "i8"), ("confidence", "f4"), ("face_found", "?")]
+    )
     rec["time_s"] = times
     rec["face_found"] = found
     rec["label"] = NO_FACE
@@ -46,7 +48,9 @@ def make_pseudolabels(features_h5: str | Path, out_npy: str | Path, out_json: st
             {
                 "time_s": round(float(r["time_s"]), 4),
                 "label": emotions[r["label"]] if r["label"] >= 0 else None,
-                "confidence": None if np.isnan(r["confidence"]) else round(float(r["confidence"]), 4),
+                "confidence": None
+                if np.isnan(r["confidence"])
+                else round(float(r["confidence"]), 4),
                 "face_found": bool(r["face_found"]),
             }
             for r in rec

@@ -22,7 +22,9 @@ import pandas as pd
 log = logging.getLogger(__name__)
 
 
-def frame_inputs(features: np.ndarray, found: np.ndarray, probabilities: np.ndarray | None = None) -> np.ndarray:
+def frame_inputs(
+    features: np.ndarray, found: np.ndarray, probabilities: np.ndarray | None = None
+) -> np.ndarray:
     """(..., T, D) features, (T,) face flags[, (..., T, C) probabilities] -> (..., T, D[+C]+1)
     float32 model inputs; rows without a face are all zero (masked)."""
     f = features.astype(np.float32)
@@ -87,11 +89,15 @@ def build_sequence_model(n_inputs: int, n_classes: int, *, units: int = 64, drop
     x = layers.Masking(mask_value=0.0)(inp)
     x = layers.LSTM(units, return_sequences=True, name="lstm")(x)
     x = layers.Dropout(dropout)(x)
-    out = layers.TimeDistributed(layers.Dense(n_classes, activation="softmax"), name="probabilities")(x)
+    out = layers.TimeDistributed(
+        layers.Dense(n_classes, activation="softmax"), name="probabilities"
+    )(x)
     return keras.Model(inp, out, name="lstm")
 
 
-def split_participants(participants: list[str], validation: list[str] | None) -> tuple[list[str], list[str]]:
+def split_participants(
+    participants: list[str], validation: list[str] | None
+) -> tuple[list[str], list[str]]:
     """Training and validation participants: the configured ones, else the last (sorted) one when
     there are at least two, else none (then training runs without validation)."""
     uniq = sorted(set(participants))
@@ -128,7 +134,9 @@ def train_sequence_model(
     parts: dict[str, list] = {"train": [], "val": []}
     for s in sessions:
         for x, y, w in _session_arrays(s, use_probabilities):
-            parts["val" if s.participant in val_p else "train"].append(windows(x, y, w, window, stride))
+            parts["val" if s.participant in val_p else "train"].append(
+                windows(x, y, w, window, stride)
+            )
 
     def stack(items):
         return tuple(np.concatenate([it[k] for it in items]) for k in range(3))
@@ -143,14 +151,20 @@ def train_sequence_model(
     val_data = stack(parts["val"]) if parts["val"] else None
     monitor = "val_loss" if val_data else "loss"
     hist = model.fit(
-        xtr, ytr, sample_weight=wtr,
+        xtr,
+        ytr,
+        sample_weight=wtr,
         validation_data=val_data,
         epochs=epochs,
         batch_size=batch_size,
         shuffle=True,
         callbacks=[
-            keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, restore_best_weights=True),
-            keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=max(1, patience // 2)),
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, patience=patience, restore_best_weights=True
+            ),
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, factor=0.5, patience=max(1, patience // 2)
+            ),
         ],
         verbose=2,
     )
@@ -158,7 +172,11 @@ def train_sequence_model(
     h = pd.DataFrame(hist.history)
     h.insert(0, "epoch", np.arange(1, len(h) + 1))
     h.to_csv(out_history, index=False)
-    log.info("sequence model trained on %d windows (%d validation)", len(xtr), 0 if not val_data else len(val_data[0]))
+    log.info(
+        "sequence model trained on %d windows (%d validation)",
+        len(xtr),
+        0 if not val_data else len(val_data[0]),
+    )
     return {"train_participants": train_p, "validation_participants": val_p, "epochs": len(h)}
 
 
@@ -184,7 +202,9 @@ def predict_session(
         frame_index = h5["frame_index"][...]
         stored = json.loads(h5.attrs["emotions"])
     if stored != list(emotions):
-        raise ValueError(f"{features_h5}: features were made for emotions {stored}, config has {emotions}")
+        raise ValueError(
+            f"{features_h5}: features were made for emotions {stored}, config has {emotions}"
+        )
     T, C = len(found), len(emotions)
     probs = np.full((T, C), np.nan, np.float32)
     if found.any():
@@ -196,7 +216,9 @@ def predict_session(
         ok = last >= 0
         probs[ok] = out[last[ok]]
     names = np.array(emotions, dtype=object)
-    df = pd.DataFrame({"time_s": np.round(times, 4), "frame_index": frame_index, "face_found": found.astype(int)})
+    df = pd.DataFrame(
+        {"time_s": np.round(times, 4), "frame_index": frame_index, "face_found": found.astype(int)}
+    )
     for i, e in enumerate(emotions):
         df[e] = probs[:, i]
     has = ~np.isnan(probs).any(axis=1)

@@ -68,6 +68,8 @@ def load_sessions(
             if p and not p.startswith(generated_prefixes) and not Path(p).is_file():
                 raise UserInputError(f"{where}: {col} file {p!r} does not exist")
     if not (df["split"] == "train").any():
-        raise UserInputError(f"{path}: no row has split 'train'; the sequence model needs training sessions")
+        raise UserInputError(
+            f"{path}: no row has split 'train'; the sequence model needs training sessions"
+        )
     df.insert(0, "session", df["participant"] + "_" + df["condition"])
     return df.set_index("session", drop=False)

@@ -52,7 +52,9 @@ def open_video(path: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
         raise UserInputError(f"{p}: video file is empty (0 bytes)")
     cap = cv2.VideoCapture(str(p))
     if not cap.isOpened():
-        raise UserInputError(f"{p}: not a readable video (OpenCV could not open it; corrupt or not a video?)")
+        raise UserInputError(
+            f"{p}: not a readable video (OpenCV could not open it; corrupt or not a video?)"
+        )
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     info = VideoInfo(
         path=str(p),

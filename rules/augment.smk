@@ -6,16 +6,16 @@ rule augment_frames:
         h5="results/frames/{participant}_{condition}.h5",
     output:
         h5="results/augmented/{participant}_{condition}.h5",
-    params:
-        copies=config["augment"]["copies"],
-        seed=config["seed"],
     log:
         "logs/augment_frames/{participant}_{condition}.log",
+    conda:
+        "../envs/vision.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/vision.yaml"
+    params:
+        copies=config["augment"]["copies"],
+        seed=config["seed"],
     script:
         "../workflow_scripts/augment_frames.py"

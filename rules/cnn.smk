@@ -7,22 +7,22 @@ rule train_cnn:
     output:
         model="results/models/cnn.keras",
         history="results/models/cnn_history.csv",
-    params:
-        emotions=EMOTIONS,
-        fer=config["fer"],
-        cnn=config["cnn"],
-        seed=config["seed"],
     log:
         "logs/train_cnn.log",
     benchmark:
         "benchmarks/train_cnn.tsv"
+    conda:
+        "../envs/tf.yaml"
     threads: 4
     resources:
         mem_mb=6000,
         runtime=120,
         gpu=1,
-    conda:
-        "../envs/tf.yaml"
+    params:
+        emotions=EMOTIONS,
+        fer=config["fer"],
+        cnn=config["cnn"],
+        seed=config["seed"],
     script:
         "../workflow_scripts/train_cnn.py"
 
@@ -44,18 +44,18 @@ rule evaluate_cnn:
             caption="../report/cnn_curves.rst",
             category="CNN",
         ),
+    log:
+        "logs/evaluate_cnn.log",
+    conda:
+        "../envs/tf.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         emotions=EMOTIONS,
         fer=config["fer"],
         input_size=config["cnn"]["input_size"],
         seed=config["seed"],
-    log:
-        "logs/evaluate_cnn.log",
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    conda:
-        "../envs/tf.yaml"
     script:
         "../workflow_scripts/evaluate_cnn.py"

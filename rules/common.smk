@@ -26,15 +26,22 @@ try:
         Path(workflow.basedir) / "config/schemas/sessions.schema.yaml",
         generated_prefixes=GENERATED,
     )
-    if not config["fer"]["path"].startswith(GENERATED) and not Path(config["fer"]["path"]).exists():
-        raise UserInputError(f"{config['fer']['path']}: FER training set not found (config key fer.path)")
+    if (
+        not config["fer"]["path"].startswith(GENERATED)
+        and not Path(config["fer"]["path"]).exists()
+    ):
+        raise UserInputError(
+            f"{config['fer']['path']}: FER training set not found (config key fer.path)"
+        )
 except UserInputError as e:
     sys.exit(f"EmotionTrack configuration error: {e}")
 
 EMOTIONS = config["emotions"]
 ALL = list(SESSIONS.index)
 TRAIN = list(SESSIONS.index[SESSIONS["split"] == "train"])
-EVALUATED = list(SESSIONS.index[(SESSIONS["split"] == "test") & (SESSIONS["annotation"] != "")])
+EVALUATED = list(
+    SESSIONS.index[(SESSIONS["split"] == "test") & (SESSIONS["annotation"] != "")]
+)
 
 
 wildcard_constraints:

@@ -5,17 +5,17 @@
 rule demo_fer_dataset:
     output:
         csv="resources/demo/fer2013.csv",
-    params:
-        n_images=config["demo"]["fer_images"],
-        seed=config["seed"],
     log:
         "logs/demo_fer_dataset.log",
+    conda:
+        "../envs/vision.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=30,
-    conda:
-        "../envs/vision.yaml"
+    params:
+        n_images=config["demo"]["fer_images"],
+        seed=config["seed"],
     script:
         "../workflow_scripts/demo_fer_dataset.py"
 
@@ -24,17 +24,17 @@ rule demo_video:
     output:
         video="resources/demo/videos/{participant}_{condition}.mp4",
         annotation="resources/demo/annotations/{participant}_{condition}.csv",
-    params:
-        duration_s=config["demo"]["duration_s"],
-        fps=config["demo"]["fps"],
-        seed=config["seed"],
     log:
         "logs/demo_video/{participant}_{condition}.log",
+    conda:
+        "../envs/vision.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=30,
-    conda:
-        "../envs/vision.yaml"
+    params:
+        duration_s=config["demo"]["duration_s"],
+        fps=config["demo"]["fps"],
+        seed=config["seed"],
     script:
         "../workflow_scripts/demo_video.py"

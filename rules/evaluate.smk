@@ -24,6 +24,14 @@ rule evaluate_study:
             category="Evaluation",
             labels={"model": "LSTM"},
         ),
+    log:
+        "logs/evaluate_study.log",
+    conda:
+        "../envs/vision.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         sessions=[
             {
@@ -34,13 +42,5 @@ rule evaluate_study:
             for s in EVALUATED
         ],
         emotions=EMOTIONS,
-    log:
-        "logs/evaluate_study.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/vision.yaml"
     script:
         "../workflow_scripts/evaluate_study.py"

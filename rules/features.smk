@@ -8,18 +8,18 @@ rule extract_features:
         model="results/models/cnn.keras",
     output:
         h5="results/features/{participant}_{condition}.h5",
-    params:
-        emotions=EMOTIONS,
     log:
         "logs/extract_features/{participant}_{condition}.log",
     benchmark:
         "benchmarks/extract_features/{participant}_{condition}.tsv"
+    conda:
+        "../envs/tf.yaml"
     threads: 2
     resources:
         mem_mb=3000,
         runtime=60,
-    conda:
-        "../envs/tf.yaml"
+    params:
+        emotions=EMOTIONS,
     script:
         "../workflow_scripts/extract_features.py"
 

@@ -7,22 +7,22 @@ rule extract_frames:
         video=video_of,
     output:
         h5="results/frames/{participant}_{condition}.h5",
+    log:
+        "logs/extract_frames/{participant}_{condition}.log",
+    benchmark:
+        "benchmarks/extract_frames/{participant}_{condition}.tsv"
+    conda:
+        "../envs/vision.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=120,
     params:
         fps=config["frames"]["fps"],
         crop_size=config["frames"]["crop_size"],
         margin=config["frames"]["margin"],
         detect_width=config["frames"]["detect_width"],
         min_neighbors=config["frames"]["min_neighbors"],
-    log:
-        "logs/extract_frames/{participant}_{condition}.log",
-    benchmark:
-        "benchmarks/extract_frames/{participant}_{condition}.tsv"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=120,
-    conda:
-        "../envs/vision.yaml"
     script:
         "../workflow_scripts/extract_frames.py"
 
@@ -39,11 +39,11 @@ rule contact_sheet:
         ),
     log:
         "logs/contact_sheet/{participant}_{condition}.log",
+    conda:
+        "../envs/vision.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/vision.yaml"
     script:
         "../workflow_scripts/contact_sheet.py"

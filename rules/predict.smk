@@ -8,16 +8,16 @@ rule predict:
         model="results/models/lstm.keras",
     output:
         csv="results/predictions/{participant}_{condition}.csv",
-    params:
-        emotions=EMOTIONS,
-        use_probabilities=config["sequence"]["use_probabilities"],
     log:
         "logs/predict/{participant}_{condition}.log",
+    conda:
+        "../envs/tf.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/tf.yaml"
+    params:
+        emotions=EMOTIONS,
+        use_probabilities=config["sequence"]["use_probabilities"],
     script:
         "../workflow_scripts/predict.py"

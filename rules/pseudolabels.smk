@@ -10,11 +10,11 @@ rule pseudolabels:
         json="results/pseudolabels/{participant}_{condition}.json",
     log:
         "logs/pseudolabels/{participant}_{condition}.log",
+    conda:
+        "../envs/tf.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/tf.yaml"
     script:
         "../workflow_scripts/pseudolabels.py"

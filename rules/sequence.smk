@@ -8,23 +8,23 @@ rule train_lstm:
     output:
         model="results/models/lstm.keras",
         history="results/models/lstm_history.csv",
+    log:
+        "logs/train_lstm.log",
+    benchmark:
+        "benchmarks/train_lstm.tsv"
+    conda:
+        "../envs/tf.yaml"
+    threads: 4
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=1,
     params:
         participants=[SESSIONS.loc[s, "participant"] for s in TRAIN],
         emotions=EMOTIONS,
         sequence=config["sequence"],
         fps=config["frames"]["fps"],
         seed=config["seed"],
-    log:
-        "logs/train_lstm.log",
-    benchmark:
-        "benchmarks/train_lstm.tsv"
-    threads: 4
-    resources:
-        mem_mb=6000,
-        runtime=120,
-        gpu=1,
-    conda:
-        "../envs/tf.yaml"
     script:
         "../workflow_scripts/train_lstm.py"
 
@@ -40,11 +40,11 @@ rule lstm_curves:
         ),
     log:
         "logs/lstm_curves.log",
+    conda:
+        "../envs/tf.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=5,
-    conda:
-        "../envs/tf.yaml"
     script:
         "../workflow_scripts/training_curves.py"

@@ -14,16 +14,16 @@ rule trends:
             labels={"participant": "{participant}", "condition": "{condition}"},
         ),
         csv="results/trends/{participant}_{condition}.csv",
-    params:
-        emotions=EMOTIONS,
-        trends=config["trends"],
     log:
         "logs/trends/{participant}_{condition}.log",
+    conda:
+        "../envs/vision.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/vision.yaml"
+    params:
+        emotions=EMOTIONS,
+        trends=config["trends"],
     script:
         "../workflow_scripts/trends.py"

@@ -56,7 +56,11 @@ def test_csv_and_folders_agree_on_labels(tmp_path):
 
 def test_ck_style_folders_split_stratified(tmp_path):
     five = ["happy", "surprise", "anger", "sadness", "fear"]
-    for c, n in zip(["happy", "surprise", "anger", "sadness", "fear", "contempt"], [20, 20, 10, 10, 10, 5], strict=True):
+    for c, n in zip(
+        ["happy", "surprise", "anger", "sadness", "fear", "contempt"],
+        [20, 20, 10, 10, 10, 5],
+        strict=True,
+    ):
         (tmp_path / c).mkdir()
         for i in range(n):
             cv2.imwrite(str(tmp_path / c / f"{i}.png"), img(i * 5))
@@ -72,7 +76,9 @@ def test_ck_style_folders_split_stratified(tmp_path):
 
 def test_five_class_subset_of_fer_csv(tmp_path):
     rows = [(c, img(c), "Training") for c in range(7)]
-    d = load_fer2013_csv(write_fer_csv(tmp_path / "f.csv", rows), ["happy", "surprise", "angry", "sad", "fear"])
+    d = load_fer2013_csv(
+        write_fer_csv(tmp_path / "f.csv", rows), ["happy", "surprise", "angry", "sad", "fear"]
+    )
     assert sorted(d["train"][1].tolist()) == [0, 1, 2, 3, 4]
     assert len(d["train"][1]) == 5
 

@@ -36,7 +36,9 @@ def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp("cnn")
     data = {"train": dataset(1400, 1), "val": dataset(200, 2), "test": dataset(300, 3)}
     configure_tf(2, 0)
-    train_cnn(data, EMOTIONS, d / "cnn.keras", d / "hist.csv", epochs=6, patience=3, seed=0, verbose=0)
+    train_cnn(
+        data, EMOTIONS, d / "cnn.keras", d / "hist.csv", epochs=6, patience=3, seed=0, verbose=0
+    )
     return d, data
 
 
@@ -56,7 +58,15 @@ def test_cnn_learns_and_reports(trained):
     d, data = trained
     hist = pd.read_csv(d / "hist.csv")
     assert {"epoch", "loss", "val_loss", "accuracy", "val_accuracy"} <= set(hist.columns)
-    m = evaluate_cnn(d / "cnn.keras", data, d / "hist.csv", EMOTIONS, d / "m.json", d / "cm.png", d / "curves.png")
+    m = evaluate_cnn(
+        d / "cnn.keras",
+        data,
+        d / "hist.csv",
+        EMOTIONS,
+        d / "m.json",
+        d / "cm.png",
+        d / "curves.png",
+    )
     assert m["accuracy"] > 0.8  # bands at class-specific heights are easy
     saved = json.loads((d / "m.json").read_text())
     assert saved["accuracy"] == m["accuracy"] and len(saved["confusion"]) == 7
@@ -98,7 +108,12 @@ def test_features_probabilities_and_gaps(trained, tmp_path):
     assert (pl["label"][~found] == -1).all() and (pl["label"][found] >= 0).all()
     assert rec["n_faces"] == 55 and sum(rec["counts"].values()) == 55
     js = json.loads((tmp_path / "pl.json").read_text())
-    assert js["frames"][20] == {"time_s": 4.0, "label": None, "confidence": None, "face_found": False}
+    assert js["frames"][20] == {
+        "time_s": 4.0,
+        "label": None,
+        "confidence": None,
+        "face_found": False,
+    }
 
 
 def test_augmented_copies_are_seeded_and_keep_gaps(tmp_path):
@@ -109,7 +124,11 @@ def test_augmented_copies_are_seeded_and_keep_gaps(tmp_path):
     augment_session(tmp_path / "fr.h5", tmp_path / "a.h5", copies=3, seed=7)
     augment_session(tmp_path / "fr.h5", tmp_path / "b.h5", copies=3, seed=7)
     augment_session(tmp_path / "fr.h5", tmp_path / "c.h5", copies=3, seed=8)
-    with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / "b.h5") as b, h5py.File(tmp_path / "c.h5") as c:
+    with (
+        h5py.File(tmp_path / "a.h5") as a,
+        h5py.File(tmp_path / "b.h5") as b,
+        h5py.File(tmp_path / "c.h5") as c,
+    ):
         assert a["faces"].shape == (3, 20, 96, 96)
         assert np.array_equal(a["faces"][...], b["faces"][...])
         assert not np.array_equal(a["faces"][...], c["faces"][...])
@@ -154,13 +173,48 @@ def test_lstm_smooths_flickering_pseudo_labels(trained, tmp_path):
         found = np.ones(100, bool)
         found[42:47] = False
         session_frames(tmp_path / f"{participant}.h5", y, found)
-        extract_features(tmp_path / f"{participant}.h5", d / "cnn.keras", tmp_path / f"{participant}_f.h5", EMOTIONS)
-        make_pseudolabels(tmp_path / f"{participant}_f.h5", tmp_path / f"{participant}.npy", tmp_path / f"{participant}.json")
-        sessions.append(TrainingSession(participant, str(tmp_path / f"{participant}_f.h5"), str(tmp_path / f"{participant}.npy")))
-    info = train_sequence_model(sessions, EMOTIONS, tmp_path / "lstm.keras", tmp_path / "lh.csv", window=25, stride=12, epochs=25, patience=25, learning_rate=0.01)
+        extract_features(
+            tmp_path / f"{participant}.h5",
+            d / "cnn.keras",
+            tmp_path / f"{participant}_f.h5",
+            EMOTIONS,
+        )
+        make_pseudolabels(
+            tmp_path / f"{participant}_f.h5",
+            tmp_path / f"{participant}.npy",
+            tmp_path / f"{participant}.json",
+        )
+        sessions.append(
+            TrainingSession(
+                participant,
+                str(tmp_path / f"{participant}_f.h5"),
+                str(tmp_path / f"{participant}.npy"),
+            )
+        )
+    info = train_sequence_model(
+        sessions,
+        EMOTIONS,
+        tmp_path / "lstm.keras",
+        tmp_path / "lh.csv",
+        window=25,
+        stride=12,
+        epochs=25,
+        patience=25,
+        learning_rate=0.01,
+    )
     assert info["validation_participants"] == ["p3"]
-    df = predict_session(tmp_path / "p1_f.h5", tmp_path / "lstm.keras", tmp_path / "pred.csv", EMOTIONS)
-    assert list(df.columns) == ["time_s", "frame_index", "face_found", *EMOTIONS, "label", "cnn_label", "cnn_confidence"]
+    df = predict_session(
+        tmp_path / "p1_f.h5", tmp_path / "lstm.keras", tmp_path / "pred.csv", EMOTIONS
+    )
+    assert list(df.columns) == [
+        "time_s",
+        "frame_index",
+        "face_found",
+        *EMOTIONS,
+        "label",
+        "cnn_label",
+        "cnn_confidence",
+    ]
     probs = df[EMOTIONS].to_numpy()
     assert np.allclose(probs.sum(axis=1), 1, atol=1e-3)
     truth = np.array(EMOTIONS)[np.repeat([3, 4, 0, 6, 5], 20)]

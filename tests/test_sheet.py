@@ -23,7 +23,13 @@ def video(tmp_path):
 
 def test_valid_sheet(tmp_path, video):
     df = load_sessions(
-        sheet(tmp_path, [("p1", "A", video, "train", ""), ("p2", "B", "resources/demo/videos/p2_B.mp4", "test", "")]),
+        sheet(
+            tmp_path,
+            [
+                ("p1", "A", video, "train", ""),
+                ("p2", "B", "resources/demo/videos/p2_B.mp4", "test", ""),
+            ],
+        ),
         SCHEMA,
         generated_prefixes=("resources/demo/",),
     )

@@ -22,7 +22,9 @@ def test_sampling_is_time_based(noface_video):
     assert len(list(slow)) == 90
 
 
-@pytest.mark.parametrize("content, problem", [(b"", "empty"), (b"not a video at all" * 100, "not a readable video")])
+@pytest.mark.parametrize(
+    "content, problem", [(b"", "empty"), (b"not a video at all" * 100, "not a readable video")]
+)
 def test_bad_videos_name_the_file(tmp_path, content, problem):
     p = tmp_path / "bad.mp4"
     p.write_bytes(content)

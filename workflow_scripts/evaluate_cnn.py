@@ -8,10 +8,20 @@ with step_logging(snakemake.log[0]):
     from emotiontrack.datasets import load_fer_dataset
 
     data = load_fer_dataset(
-        snakemake.input.fer, p.emotions, fmt=p.fer["format"], size=p.input_size, seed=p.seed,
-        val_fraction=p.fer["val_fraction"], test_fraction=p.fer["test_fraction"],
+        snakemake.input.fer,
+        p.emotions,
+        fmt=p.fer["format"],
+        size=p.input_size,
+        seed=p.seed,
+        val_fraction=p.fer["val_fraction"],
+        test_fraction=p.fer["test_fraction"],
     )
     evaluate_cnn(
-        snakemake.input.model, data, snakemake.input.history, p.emotions,
-        snakemake.output.metrics, snakemake.output.confusion, snakemake.output.curves,
+        snakemake.input.model,
+        data,
+        snakemake.input.history,
+        p.emotions,
+        snakemake.output.metrics,
+        snakemake.output.confusion,
+        snakemake.output.curves,
     )

@@ -4,7 +4,10 @@ from emotiontrack.logs import step_logging
 sessions = [
     dict(s, predictions=pred, annotation=ann)
     for s, pred, ann in zip(
-        snakemake.params.sessions, snakemake.input.predictions, snakemake.input.annotations, strict=True
+        snakemake.params.sessions,
+        snakemake.input.predictions,
+        snakemake.input.annotations,
+        strict=True,
     )
 ]
 with step_logging(snakemake.log[0]):

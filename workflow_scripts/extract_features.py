@@ -6,5 +6,8 @@ with step_logging(snakemake.log[0]):
     from emotiontrack.features import extract_features
 
     extract_features(
-        snakemake.input.frames, snakemake.input.model, snakemake.output.h5, snakemake.params.emotions
+        snakemake.input.frames,
+        snakemake.input.model,
+        snakemake.output.h5,
+        snakemake.params.emotions,
     )

@@ -6,6 +6,9 @@ with step_logging(snakemake.log[0]):
     from emotiontrack.sequence import predict_session
 
     predict_session(
-        snakemake.input.features, snakemake.input.model, snakemake.output.csv,
-        snakemake.params.emotions, use_probabilities=snakemake.params.use_probabilities,
+        snakemake.input.features,
+        snakemake.input.model,
+        snakemake.output.csv,
+        snakemake.params.emotions,
+        use_probabilities=snakemake.params.use_probabilities,
     )

@@ -8,12 +8,24 @@ with step_logging(snakemake.log[0]) as log:
     from emotiontrack.datasets import load_fer_dataset
 
     data = load_fer_dataset(
-        snakemake.input.fer, p.emotions, fmt=p.fer["format"], size=p.cnn["input_size"], seed=p.seed,
-        val_fraction=p.fer["val_fraction"], test_fraction=p.fer["test_fraction"],
+        snakemake.input.fer,
+        p.emotions,
+        fmt=p.fer["format"],
+        size=p.cnn["input_size"],
+        seed=p.seed,
+        val_fraction=p.fer["val_fraction"],
+        test_fraction=p.fer["test_fraction"],
     )
     result = train_cnn(
-        data, p.emotions, snakemake.output.model, snakemake.output.history,
-        architecture=p.cnn["architecture"], epochs=p.cnn["epochs"], batch_size=p.cnn["batch_size"],
-        learning_rate=p.cnn["learning_rate"], patience=p.cnn["patience"], seed=p.seed,
+        data,
+        p.emotions,
+        snakemake.output.model,
+        snakemake.output.history,
+        architecture=p.cnn["architecture"],
+        epochs=p.cnn["epochs"],
+        batch_size=p.cnn["batch_size"],
+        learning_rate=p.cnn["learning_rate"],
+        patience=p.cnn["patience"],
+        seed=p.seed,
     )
     log.info("best epoch: %s", result)

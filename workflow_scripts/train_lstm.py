@@ -9,16 +9,28 @@ with step_logging(snakemake.log[0]) as log:
     sessions = [
         TrainingSession(participant, f, pl, aug)
         for participant, f, pl, aug in zip(
-            p.participants, snakemake.input.features, snakemake.input.pseudolabels,
-            snakemake.input.augmented, strict=True,
+            p.participants,
+            snakemake.input.features,
+            snakemake.input.pseudolabels,
+            snakemake.input.augmented,
+            strict=True,
         )
     ]
     s = p.sequence
     window = max(2, round(s["window_s"] * p.fps))
     result = train_sequence_model(
-        sessions, p.emotions, snakemake.output.model, snakemake.output.history,
-        units=s["units"], window=window, stride=max(1, window // 2), epochs=s["epochs"],
-        batch_size=s["batch_size"], learning_rate=s["learning_rate"], patience=s["patience"],
-        validation_participants=s["validation_participants"], use_probabilities=s["use_probabilities"],
+        sessions,
+        p.emotions,
+        snakemake.output.model,
+        snakemake.output.history,
+        units=s["units"],
+        window=window,
+        stride=max(1, window // 2),
+        epochs=s["epochs"],
+        batch_size=s["batch_size"],
+        learning_rate=s["learning_rate"],
+        patience=s["patience"],
+        validation_participants=s["validation_participants"],
+        use_probabilities=s["use_probabilities"],
     )
     log.info("%s", result)

@@ -5,8 +5,14 @@ t = snakemake.params.trends
 w = snakemake.wildcards
 with step_logging(snakemake.log[0]) as log:
     summary = plot_trends(
-        snakemake.input.predictions, snakemake.input.frames, snakemake.output.png,
-        snakemake.output.csv, snakemake.params.emotions, title=f"{w.participant} / {w.condition}",
-        window_s=t["window_s"], n_annotate=t["n_annotate"], prominence=t["prominence"],
+        snakemake.input.predictions,
+        snakemake.input.frames,
+        snakemake.output.png,
+        snakemake.output.csv,
+        snakemake.params.emotions,
+        title=f"{w.participant} / {w.condition}",
+        window_s=t["window_s"],
+        n_annotate=t["n_annotate"],
+        prominence=t["prominence"],
     )
     log.info("%s", summary)

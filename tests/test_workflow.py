@@ -1,0 +1,263 @@
+"""End to end: a tiny demo study through `snakemake`, asserting on what it produced."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import matplotlib.image as mpimg
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import EMOTIONS, REPO
+
+pytestmark = pytest.mark.e2e
+
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+TINY = {
+    "sessions": "config/sessions.tsv",
+    "seed": 7,
+    "demo": {"fer_images": 900, "duration_s": 10, "fps": 30},
+    "cnn": {"epochs": 6, "patience": 3},
+    "augment": {"copies": 1},
+    "sequence": {"epochs": 4, "units": 16, "window_s": 6},
+}
+SESSIONS = [
+    ("user01", "condA", "train"),
+    ("user01", "condB", "train"),
+    ("user02", "condA", "train"),
+    ("user03", "condA", "test"),
+    ("user03", "condB", "test"),
+]
+
+
+def write_study(d: Path, extra_rows: list[str] = ()) -> Path:
+    (d / "config").mkdir(parents=True, exist_ok=True)
+    (d / "config/config.yaml").write_text(yaml.safe_dump(TINY))
+    rows = ["participant\tcondition\tvideo\tsplit\tannotation"] + [
+        f"{p}\t{c}\tresources/demo/videos/{p}_{c}.mp4\t{s}\tresources/demo/annotations/{p}_{c}.csv"
+        for p, c, s in SESSIONS
+    ]
+    (d / "config/sessions.tsv").write_text("\n".join([*rows, *extra_rows]) + "\n")
+    return d
+
+
+def snakemake(d: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    r = subprocess.run(
+        [*SNAKEMAKE, "--directory", str(d), "--cores", "2", *args],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    if check and r.returncode != 0:
+        raise AssertionError(f"snakemake {args} failed:\n{r.stdout[-4000:]}\n{r.stderr[-6000:]}")
+    return r
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    d = write_study(tmp_path_factory.mktemp("study"))
+    snakemake(d)
+    return d
+
+
+def test_frames_hdf5(study):
+    with h5py.File(study / "results/frames/user03_condB.h5") as h5:
+        T = h5["face_found"].shape[0]
+        assert T == 50  # 10 s at 5 FPS
+        assert h5["faces"].shape == (T, 96, 96) and h5["faces"].dtype == np.uint8
+        assert h5["timestamps"].dtype == np.float64 and h5["boxes"].shape == (T, 4)
+        assert np.allclose(np.diff(h5["timestamps"][...]), 0.2, atol=1e-6)
+        found = h5["face_found"][...]
+        assert (h5["boxes"][...][~found] == -1).all() and (h5["boxes"][...][found, 2] > 40).all()
+        assert h5["faces"][...][found].mean() > 20 and (h5["faces"][...][~found] == 0).all()
+        assert h5.attrs["fps_sampled"] == 5
+
+
+def test_detection_rate_on_demo_videos(study):
+    found = visible = 0
+    for p, c, _ in SESSIONS:
+        ann = pd.read_csv(study / f"resources/demo/annotations/{p}_{c}.csv")
+        with h5py.File(study / f"results/frames/{p}_{c}.h5") as h5:
+            t, f = h5["timestamps"][...], h5["face_found"][...]
+        row = np.searchsorted(ann["start_s"].to_numpy(), t, side="right") - 1
+        vis = ann["face_visible"].to_numpy()[row] == 1
+        found += int(f[vis].sum())
+        visible += int(vis.sum())
+    assert visible > 150
+    assert found / visible >= 0.95, f"detection rate {found / visible:.3f} on visible frames"
+
+
+def test_features_record_provenance(study):
+    with h5py.File(study / "results/features/user03_condB.h5") as h5:
+        p, found = h5["probabilities"][...], h5["face_found"][...]
+        assert h5["features"].dtype == np.float32 and h5["features"].shape[0] == len(found)
+        assert np.allclose(p[found].sum(axis=1), 1, atol=1e-4) and np.isnan(p[~found]).all()
+        with h5py.File(study / "results/frames/user03_condB.h5") as fr:
+            assert h5.attrs["source_sha256"] == fr.attrs["source_sha256"]
+        import hashlib
+
+        model = (study / "results/models/cnn.keras").read_bytes()
+        assert h5.attrs["model_sha256"] == hashlib.sha256(model).hexdigest()
+        assert h5.attrs["fps"] == 5
+    with h5py.File(study / "results/features/augmented/user01_condA.h5") as h5:
+        assert h5["features"].shape[:2] == (1, 50)
+    pl = json.loads((study / "results/pseudolabels/user01_condA.json").read_text())
+    assert len(pl["frames"]) == 50 and set(pl["counts"]) == set(EMOTIONS)
+
+
+def test_predictions_timeline(study):
+    df = pd.read_csv(study / "results/predictions/user03_condB.csv")
+    assert list(df.columns) == [
+        "time_s",
+        "frame_index",
+        "face_found",
+        *EMOTIONS,
+        "label",
+        "cnn_label",
+        "cnn_confidence",
+    ]
+    assert len(df) == 50
+    has = df[EMOTIONS].notna().all(axis=1)
+    assert has.sum() >= df["face_found"].sum() > 35
+    assert np.allclose(df.loc[has, EMOTIONS].sum(axis=1), 1, atol=1e-3)
+    assert set(df.loc[has, "label"]) <= set(EMOTIONS)
+
+
+def test_trend_chart_and_series(study):
+    img = mpimg.imread(study / "results/trends/user03_condB.png")
+    assert img.shape[1] >= 1000 and img.shape[0] >= 500
+    assert img[..., :3].std() > 0.05  # not a blank canvas
+    series = pd.read_csv(study / "results/trends/user03_condB.csv")
+    assert len(series) == 50 and {"time_s", *EMOTIONS, "dominant"} <= set(series.columns)
+    assert (study / "results/frames/user03_condB_contact.png").stat().st_size > 10_000
+
+
+def test_evaluation_reports(study):
+    m = json.loads((study / "results/evaluation/metrics.json").read_text())
+    assert m["sessions_evaluated"] == ["user03_condA", "user03_condB"]
+    face = m["pooled"]["face_frames"]
+    for model in ("cnn", "lstm"):
+        assert 0 <= face[model]["accuracy"] <= 1 and 0 <= face[model]["macro_f1"] <= 1
+        assert len(face[model]["confusion"]) == 7
+    assert face["n"] > 60
+    assert m["pooled"]["detection"]["detection_rate"] >= 0.95
+    md = (study / "results/evaluation/summary.md").read_text()
+    assert f"{face['cnn']['accuracy']:.3f}" in md
+    cnn = json.loads((study / "results/cnn/test_metrics.json").read_text())
+    assert cnn["accuracy"] > 1 / 7 and set(cnn["per_class"]) == set(EMOTIONS)
+    for png in (
+        "cnn/confusion_matrix.png",
+        "cnn/training_curves.png",
+        "evaluation/confusion_lstm.png",
+    ):
+        assert mpimg.imread(study / "results" / png).shape[1] > 300
+
+
+def test_complete_run_leaves_nothing_to_do(study):
+    r = snakemake(study, "-n")
+    assert "Nothing to be done" in r.stdout + r.stderr
+
+
+def dry_run_jobs(d: Path) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run would execute."""
+    r = snakemake(d, "-n")
+    jobs = []
+    for line in (r.stdout + r.stderr).splitlines():
+        s = line.strip()
+        if s.startswith(("rule ", "localrule ")) and s.endswith(":"):
+            jobs.append([s.split()[1].rstrip(":"), ""])
+        elif s.startswith("wildcards:") and jobs:
+            jobs[-1][1] = s.removeprefix("wildcards:").strip()
+    return sorted(map(tuple, jobs))
+
+
+def test_changed_video_reruns_only_its_chain(study):
+    video = study / "resources/demo/videos/user03_condB.mp4"
+    shutil.copyfile(study / "resources/demo/videos/user03_condA.mp4", video)  # new content
+    wc = "participant=user03, condition=condB"
+    assert dry_run_jobs(study) == sorted(
+        [
+            (r, wc)
+            for r in ("contact_sheet", "extract_features", "extract_frames", "predict", "trends")
+        ]
+        + [("all", ""), ("evaluate_study", "")]
+    )
+
+
+def test_lint_is_clean():
+    r = subprocess.run([*SNAKEMAKE, "--lint", "-n"], capture_output=True, text=True, cwd=REPO)
+    assert "Congratulations, your workflow is in a good condition!" in r.stdout + r.stderr, (
+        r.stdout + r.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda cfg, sheet: cfg.update(frames={"fps": -1}),
+            "-1 is less than or equal to the minimum of 0",
+        ),
+        (lambda cfg, sheet: cfg.update(colour="red"), "'colour' was unexpected"),
+        (
+            lambda cfg, sheet: sheet.append("user01\tcondA\tresources/demo/videos/x.mp4\ttest\t"),
+            "duplicate session user01/condA",
+        ),
+        (
+            lambda cfg, sheet: sheet.append("user09\tcondA\tdata/nope.mp4\ttest\t"),
+            "video file 'data/nope.mp4' does not exist",
+        ),
+    ],
+)
+def test_bad_config_or_sheet_stops_before_any_job(tmp_path, edit, message):
+    write_study(tmp_path)
+    cfg = yaml.safe_load((tmp_path / "config/config.yaml").read_text())
+    sheet = (tmp_path / "config/sessions.tsv").read_text().splitlines()
+    edit(cfg, sheet)
+    (tmp_path / "config/config.yaml").write_text(yaml.safe_dump(cfg))
+    (tmp_path / "config/sessions.tsv").write_text("\n".join(sheet) + "\n")
+    r = snakemake(tmp_path, "-n", check=False)
+    assert r.returncode != 0
+    assert message in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
+    assert not (tmp_path / "results").exists()
+
+
+def test_bad_and_faceless_videos_fail_only_their_own_jobs(study, tmp_path, noface_video):
+    """A second run of the same study plus a corrupt video and a video with no face: the corrupt
+    session fails with a message naming the file, the faceless one yields flagged-empty outputs,
+    every other session completes, and predictions equal the first run's (seeded end to end)."""
+    d = tmp_path / "study2"
+    (d / "data").mkdir(parents=True)
+    (d / "data/user04_condA.mp4").write_bytes(b"this is not a video\n" * 50)
+    shutil.copyfile(noface_video, d / "data/user05_condA.mp4")
+    write_study(
+        d,
+        [
+            "user04\tcondA\tdata/user04_condA.mp4\tpredict-only\t",
+            "user05\tcondA\tdata/user05_condA.mp4\tpredict-only\t",
+        ],
+    )
+    shutil.copytree(study / "resources", d / "resources")  # same demo inputs, models retrained
+    r = snakemake(d, "--keep-going", check=False)
+    assert r.returncode != 0
+    log = (d / "logs/extract_frames/user04_condA.log").read_text()
+    assert "data/user04_condA.mp4" in log and "not a readable video" in log
+    assert not (d / "results/frames/user04_condA.h5").exists()
+    for p, c, _ in SESSIONS:
+        assert (d / f"results/trends/{p}_{c}.png").exists()
+    assert (d / "results/evaluation/metrics.json").exists()
+    empty = pd.read_csv(d / "results/predictions/user05_condA.csv")
+    assert (
+        len(empty) == 15 and empty["face_found"].sum() == 0 and empty[EMOTIONS].isna().all().all()
+    )
+    assert (d / "results/trends/user05_condA.png").stat().st_size > 10_000
+    a = pd.read_csv(study / "results/predictions/user03_condA.csv")
+    b = pd.read_csv(d / "results/predictions/user03_condA.csv")
+    assert np.allclose(a[EMOTIONS].to_numpy(), b[EMOTIONS].to_numpy(), atol=1e-4, equal_nan=True)
+    assert (a["label"].fillna("") == b["label"].fillna("")).all()
