@@ -44,7 +44,9 @@ def build_cnn(
         x = layers.MaxPooling2D()(x)
         x = layers.Dropout(0.25)(x)
     x = layers.Flatten()(x)  # keeps where things are (mouth vs brows): pooling would lose it
-    x = layers.Dense(128, activation="relu", name=FEATURES_LAYER)(x)
+    x = layers.Dense(128, use_bias=False)(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)  # keeps the dense units from dying early
+    x = layers.Activation("relu", name=FEATURES_LAYER)(x)
     x = layers.Dropout(0.4)(x)
     out = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inp, out, name=name)
@@ -105,10 +107,10 @@ def train_cnn(
     augment = keras.Sequential(
         [
             layers.RandomFlip("horizontal", seed=seed),
-            layers.RandomRotation(0.04, seed=seed + 1),
-            layers.RandomTranslation(0.06, 0.06, seed=seed + 2),
-            layers.RandomZoom(0.08, seed=seed + 3),
-            layers.RandomContrast(0.25, seed=seed + 4),
+            layers.RandomRotation(0.02, seed=seed + 1),  # fraction of a turn: +-7 degrees
+            layers.RandomTranslation(0.04, 0.04, seed=seed + 2),
+            layers.RandomZoom(0.05, seed=seed + 3),
+            layers.RandomContrast(0.2, seed=seed + 4),
         ],
         name="augment",
     )
