@@ -48,7 +48,7 @@ from sklearn.metrics import (
 )
 
 from emotiontrack import UserInputError
-from emotiontrack.labels import canonical
+from emotiontrack.labels import FER2013_CODES, canonical
 
 ANNOTATION_COLUMNS = ("start_s", "end_s", "emotion")
 PREDICTION_COLUMNS = ("time_s", "face_found", "label", "cnn_label")
@@ -56,6 +56,9 @@ PREDICTION_COLUMNS = ("time_s", "face_found", "label", "cnn_label")
 # previous one ends without counting as an overlap (rounding in annotation tools).
 OVERLAP_TOLERANCE_S = 1e-6
 NO_GROUND_TRUTH = "no sessions with ground truth"
+# Emotions an annotation may name although the study's list leaves them out (a 5-class CK+
+# study scoring 7-class annotations): their intervals are not scored. Any other name is an error.
+OTHER_KNOWN_EMOTIONS = {*FER2013_CODES.values(), "contempt"}
 
 METHODS = {"cnn": "CNN (per frame)", "lstm": "LSTM (sequence)"}
 SUBSETS = {"face_frames": "Face frames", "all_frames": "All annotated frames"}
@@ -168,7 +171,9 @@ def load_annotation(path: str | os.PathLike, emotions: list[str]) -> pd.DataFram
     names are matched case-insensitively, other columns are ignored. Intervals must have numeric
     times with ``start_s < end_s``, be sorted by time and not overlap (gaps are allowed: frames in a
     gap have no ground truth). Emotions are matched case-insensitively (and through the synonyms of
-    :func:`emotiontrack.labels.canonical`, e.g. ``anger``) against ``emotions``.
+    :func:`emotiontrack.labels.canonical`, e.g. ``anger``) against ``emotions``; an interval of a
+    known emotion the study does not classify (``neutral`` in a 5-class study) gets emotion ``''``
+    and is not scored, like a gap.
 
     Returns a DataFrame with ``start_s``, ``end_s`` (float), ``emotion`` (spelled as in
     ``emotions``) and, if present, ``face_visible`` (int). Raises UserInputError naming the file
@@ -212,6 +217,9 @@ def load_annotation(path: str | os.PathLike, emotions: list[str]) -> pd.DataFram
         if _is_missing(raw):
             raise UserInputError(f"{kind} file '{p}', {_line(i)}: emotion is empty")
         key = canonical(str(raw))
+        if key not in names and key in OTHER_KNOWN_EMOTIONS:
+            labels.append("")  # a real emotion the study does not classify: not scored
+            continue
         if key not in names:
             raise UserInputError(
                 f"{kind} file '{p}', {_line(i)}: emotion {str(raw)!r} is not in the study's "

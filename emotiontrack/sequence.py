@@ -65,10 +65,21 @@ class TrainingSession:
     augmented_features: str | None = None
 
 
-def _session_arrays(s: TrainingSession, use_probabilities: bool):
+def _session_arrays(s: TrainingSession, use_probabilities: bool, target_window: int = 1):
+    """(inputs, targets, weights) for the session and each augmented copy. Targets are the CNN
+    pseudo labels; with ``target_window`` > 1 frames they are first cleaned by a centred moving
+    median of the CNN probabilities over that many face frames (isolated per-frame errors are
+    not taught as truth). Augmented copies share the clean session's targets."""
     rec = np.load(s.pseudolabels)
     y = np.maximum(rec["label"], 0)
     w = rec["face_found"].astype(np.float32)
+    if target_window > 1 and rec["face_found"].any():
+        from .baselines import moving_median
+
+        with h5py.File(s.features, "r") as h5:
+            smoothed = moving_median(h5["probabilities"][...].astype(np.float64), target_window)
+        face = rec["face_found"]
+        y[face] = smoothed[face].argmax(axis=1)
     seqs = []
     for path in filter(None, (s.features, s.augmented_features)):
         with h5py.File(path, "r") as h5:
@@ -80,19 +91,58 @@ def _session_arrays(s: TrainingSession, use_probabilities: bool):
     return [(x, y, w) for x in seqs]
 
 
-def build_sequence_model(n_inputs: int, n_classes: int, *, units: int = 64, dropout: float = 0.3):
-    """Masking -> LSTM(units, return_sequences) -> dropout -> per-frame softmax."""
+SEQUENCE_MODELS = ("lstm", "bilstm", "attention", "autoencoder")
+LOSSES = {"probabilities": "sparse_categorical_crossentropy", "reconstruction": "mse"}
+LOSS_WEIGHTS = {"probabilities": 1.0, "reconstruction": 0.5}
+
+
+def build_sequence_model(
+    n_inputs: int,
+    n_classes: int,
+    *,
+    kind: str = "lstm",
+    units: int = 64,
+    dropout: float = 0.3,
+    bottleneck: int = 32,
+):
+    """A per-frame classifier over a masked sequence of frame inputs (T, n_inputs).
+
+    ``kind``: ``lstm`` (causal: each frame sees only the past), ``bilstm`` (past and future),
+    ``attention`` (an LSTM, then multi-head self-attention over the whole session with a residual
+    connection: any frame can draw on any other), ``autoencoder`` (a per-frame encoder squeezes
+    the features to ``bottleneck`` units, trained also to reconstruct its input, before the LSTM).
+    Outputs a dict: ``probabilities`` (T, n_classes) softmax, and for the autoencoder also
+    ``reconstruction`` (T, n_inputs). Masked frames (all-zero inputs) are skipped throughout."""
     import keras
     from keras import layers
 
+    if kind not in SEQUENCE_MODELS:
+        raise ValueError(f"unknown sequence model {kind!r}; choose one of {SEQUENCE_MODELS}")
     inp = keras.Input((None, n_inputs), name="frames")
     x = layers.Masking(mask_value=0.0)(inp)
-    x = layers.LSTM(units, return_sequences=True, name="lstm")(x)
+    outputs = {}
+    if kind == "autoencoder":
+        code = layers.TimeDistributed(layers.Dense(bottleneck, activation="relu"), name="encoder")(
+            x
+        )
+        outputs["reconstruction"] = layers.TimeDistributed(
+            layers.Dense(n_inputs), name="reconstruction"
+        )(code)
+        x = code
+    if kind == "bilstm":
+        x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="bilstm")(x)
+    else:
+        x = layers.LSTM(units, return_sequences=True, name="lstm")(x)
+    if kind == "attention":
+        att = layers.MultiHeadAttention(num_heads=2, key_dim=max(8, units // 2), name="attention")(
+            x, x
+        )
+        x = layers.LayerNormalization()(layers.Add()([x, att]))
     x = layers.Dropout(dropout)(x)
-    out = layers.TimeDistributed(
+    outputs["probabilities"] = layers.TimeDistributed(
         layers.Dense(n_classes, activation="softmax"), name="probabilities"
     )(x)
-    return keras.Model(inp, out, name="lstm")
+    return keras.Model(inp, outputs, name=kind)
 
 
 def split_participants(
@@ -113,7 +163,9 @@ def train_sequence_model(
     out_model: str | Path,
     out_history: str | Path,
     *,
+    kind: str = "lstm",
     units: int = 64,
+    bottleneck: int = 32,
     window: int = 50,
     stride: int = 25,
     epochs: int = 30,
@@ -122,9 +174,11 @@ def train_sequence_model(
     patience: int = 6,
     validation_participants: list[str] | None = None,
     use_probabilities: bool = False,
+    target_window: int = 1,
 ) -> dict:
-    """Train the LSTM on windows of the training participants' sessions (and augmented copies),
-    validate on held-out participants' sessions; write the model and a per-epoch history CSV."""
+    """Train a sequence model (``kind``, see :func:`build_sequence_model`) on windows of the
+    training participants' sessions (and augmented copies), targets = pseudo labels; validate on
+    held-out participants' sessions; write the model and a per-epoch history CSV."""
     import keras
 
     if not sessions:
@@ -133,7 +187,7 @@ def train_sequence_model(
     log.info("sequence model: train participants %s, validation participants %s", train_p, val_p)
     parts: dict[str, list] = {"train": [], "val": []}
     for s in sessions:
-        for x, y, w in _session_arrays(s, use_probabilities):
+        for x, y, w in _session_arrays(s, use_probabilities, target_window):
             parts["val" if s.participant in val_p else "train"].append(
                 windows(x, y, w, window, stride)
             )
@@ -141,14 +195,29 @@ def train_sequence_model(
     def stack(items):
         return tuple(np.concatenate([it[k] for it in items]) for k in range(3))
 
-    xtr, ytr, wtr = stack(parts["train"])
-    model = build_sequence_model(xtr.shape[-1], len(emotions), units=units)
+    model = build_sequence_model(
+        parts["train"][0][0].shape[-1], len(emotions), kind=kind, units=units, bottleneck=bottleneck
+    )
+    heads = list(model.output.keys()) if isinstance(model.output, dict) else ["probabilities"]
+
+    def targets(items):
+        """Inputs, per-head targets and per-head weights: the reconstruction head learns to
+        reproduce the input on face frames."""
+        x, y, w = stack(items)
+        ys = {"probabilities": y, "reconstruction": x}
+        return x, {h: ys[h] for h in heads}, {h: w for h in heads}
+
+    xtr, ytr, wtr = targets(parts["train"])
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss="sparse_categorical_crossentropy",
-        weighted_metrics=["accuracy"],
+        loss={
+            h: {"probabilities": "sparse_categorical_crossentropy", "reconstruction": "mse"}[h]
+            for h in heads
+        },
+        loss_weights={h: {"probabilities": 1.0, "reconstruction": 0.5}[h] for h in heads},
+        weighted_metrics={"probabilities": ["accuracy"]},
     )
-    val_data = stack(parts["val"]) if parts["val"] else None
+    val_data = targets(parts["val"]) if parts["val"] else None
     monitor = "val_loss" if val_data else "loss"
     hist = model.fit(
         xtr,
@@ -169,7 +238,7 @@ def train_sequence_model(
         verbose=2,
     )
     model.save(out_model)
-    h = pd.DataFrame(hist.history)
+    h = pd.DataFrame(hist.history).rename(columns=lambda c: c.replace("probabilities_", ""))
     h.insert(0, "epoch", np.arange(1, len(h) + 1))
     h.to_csv(out_history, index=False)
     log.info(
@@ -210,7 +279,7 @@ def predict_session(
     if found.any():
         model = keras.models.load_model(model_path, compile=False)
         x = frame_inputs(feats, found, cnn if use_probabilities else None)
-        out = model(x[None], training=False).numpy()[0]
+        out = np.asarray(model(x[None], training=False)["probabilities"])[0]
         # Masked steps do not update the LSTM state: their prediction is the last face frame's.
         last = np.maximum.accumulate(np.where(found, np.arange(T), -1))
         ok = last >= 0

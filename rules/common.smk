@@ -37,6 +37,8 @@ except UserInputError as e:
     sys.exit(f"EmotionTrack configuration error: {e}")
 
 EMOTIONS = config["emotions"]
+SEQUENCE_MODEL = config["sequence"]["model"]
+COMPARED = list(dict.fromkeys([SEQUENCE_MODEL, *config["evaluation"]["compare"]]))
 ALL = list(SESSIONS.index)
 TRAIN = list(SESSIONS.index[SESSIONS["split"] == "train"])
 EVALUATED = list(
@@ -47,6 +49,7 @@ EVALUATED = list(
 wildcard_constraints:
     participant="|".join(map(re.escape, sorted(set(SESSIONS["participant"])))),
     condition="|".join(map(re.escape, sorted(set(SESSIONS["condition"])))),
+    model="lstm|bilstm|attention|autoencoder",
 
 
 def session_of(wildcards):
@@ -71,11 +74,48 @@ def sequence_training_inputs(wildcards):
     }
 
 
+def compared_predictions(model, session):
+    """A held-out session's timeline from a compared sequence model (the chosen model's is the
+    session's regular prediction file)."""
+    if model == SEQUENCE_MODEL:
+        return f"results/predictions/{session}.csv"
+    return f"results/evaluation/predictions/{model}/{session}.csv"
+
+
 def evaluation_inputs(wildcards):
     return {
         "predictions": per_session("results/predictions/{session}.csv", EVALUATED),
+        "features": per_session("results/features/{session}.h5", EVALUATED),
         "annotations": [SESSIONS.loc[s, "annotation"] for s in EVALUATED],
+        "compared": [compared_predictions(m, s) for m in COMPARED for s in EVALUATED],
+        "train_features": per_session("results/features/{session}.h5", TRAIN),
+        "train_annotations": [a for a in SESSIONS.loc[TRAIN, "annotation"] if a],
+        "train_pseudolabels": per_session("results/pseudolabels/{session}.npy", TRAIN),
     }
+
+
+# What the evaluation script is told about each session (the files are also inputs above).
+EVALUATION_SESSIONS = [
+    {
+        "session": s,
+        "participant": SESSIONS.loc[s, "participant"],
+        "condition": SESSIONS.loc[s, "condition"],
+        "predictions": f"results/predictions/{s}.csv",
+        "features": f"results/features/{s}.h5",
+        "annotation": SESSIONS.loc[s, "annotation"],
+        "sequence_predictions": {m: compared_predictions(m, s) for m in COMPARED},
+    }
+    for s in EVALUATED
+]
+TRAINING_SESSIONS = [
+    {
+        "session": s,
+        "features": f"results/features/{s}.h5",
+        "annotation": SESSIONS.loc[s, "annotation"],
+        "pseudolabels": f"results/pseudolabels/{s}.npy",
+    }
+    for s in TRAIN
+]
 
 
 def all_targets():
@@ -85,6 +125,6 @@ def all_targets():
         *per_session("results/trends/{session}.png", ALL),
         *per_session("results/frames/{session}_contact.png", ALL),
         "results/cnn/test_metrics.json",
-        "results/models/lstm_curves.png",
+        f"results/models/sequence/{SEQUENCE_MODEL}_curves.png",
         "results/evaluation/summary.md",
     ]

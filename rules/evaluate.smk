@@ -1,5 +1,6 @@
-# Evaluation: per-frame CNN and sequence-model predictions of held-out (test) sessions against
-# their ground-truth annotation: accuracy, macro-F1, per-class scores, confusion matrices.
+# Evaluation: held-out (test) sessions against their ground-truth annotation — the per-frame
+# CNN and the chosen sequence model (both frame subsets, coverage, detection), then every method
+# on the same frames: CNN, moving average, median, HMM/Viterbi and each compared sequence model.
 
 
 rule evaluate_study:
@@ -16,13 +17,25 @@ rule evaluate_study:
             "results/evaluation/confusion_cnn.png",
             caption="../report/evaluation_confusion.rst",
             category="Evaluation",
-            labels={"model": "per-frame CNN"},
+            labels={"figure": "confusion: per-frame CNN"},
         ),
-        lstm_png=report(
-            "results/evaluation/confusion_lstm.png",
+        sequence_png=report(
+            "results/evaluation/confusion_sequence.png",
             caption="../report/evaluation_confusion.rst",
             category="Evaluation",
-            labels={"model": "LSTM"},
+            labels={"figure": "confusion: sequence model"},
+        ),
+        comparison_png=report(
+            "results/evaluation/comparison.png",
+            caption="../report/evaluation_comparison.rst",
+            category="Evaluation",
+            labels={"figure": "all methods"},
+        ),
+        embedding_png=report(
+            "results/evaluation/features_embedding.png",
+            caption="../report/evaluation_embedding.rst",
+            category="Evaluation",
+            labels={"figure": "CNN feature embedding"},
         ),
     log:
         "logs/evaluate_study.log",
@@ -30,17 +43,13 @@ rule evaluate_study:
         "../envs/vision.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=3000,
+        runtime=20,
     params:
-        sessions=[
-            {
-                "session": s,
-                "participant": SESSIONS.loc[s, "participant"],
-                "condition": SESSIONS.loc[s, "condition"],
-            }
-            for s in EVALUATED
-        ],
+        test_sessions=EVALUATION_SESSIONS,
+        train_sessions=TRAINING_SESSIONS,
         emotions=EMOTIONS,
+        evaluation=config["evaluation"],
+        seed=config["seed"],
     script:
         "../workflow_scripts/evaluate_study.py"

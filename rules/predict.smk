@@ -1,11 +1,12 @@
-# Predictions: each session's emotion timeline from the sequence model, with the per-frame CNN
-# decision beside it.
+# Predictions: each session's emotion timeline from the chosen sequence model
+# (config sequence.model), with the per-frame CNN decision beside it; and, for the study
+# report, the held-out sessions' timelines from every compared sequence model.
 
 
 rule predict:
     input:
         features="results/features/{participant}_{condition}.h5",
-        model="results/models/lstm.keras",
+        model=f"results/models/sequence/{SEQUENCE_MODEL}.keras",
     output:
         csv="results/predictions/{participant}_{condition}.csv",
     log:
@@ -21,3 +22,13 @@ rule predict:
         use_probabilities=config["sequence"]["use_probabilities"],
     script:
         "../workflow_scripts/predict.py"
+
+
+use rule predict as predict_compared with:
+    input:
+        features="results/features/{participant}_{condition}.h5",
+        model="results/models/sequence/{model}.keras",
+    output:
+        csv="results/evaluation/predictions/{model}/{participant}_{condition}.csv",
+    log:
+        "logs/predict_compared/{model}/{participant}_{condition}.log",

@@ -1,17 +1,19 @@
-# Sequence model: an LSTM over padded, masked per-frame feature sequences of the training
+# Sequence models: trained on padded, masked per-frame feature sequences of the training
 # sessions (and their augmented copies), targets = pseudo labels, validation by participant.
+# {model} is one of lstm, bilstm, attention, autoencoder; config sequence.model picks the one
+# that makes the predictions, evaluation.compare the ones the study report compares.
 
 
-rule train_lstm:
+rule train_sequence:
     input:
         unpack(sequence_training_inputs),
     output:
-        model="results/models/lstm.keras",
-        history="results/models/lstm_history.csv",
+        model="results/models/sequence/{model}.keras",
+        history="results/models/sequence/{model}_history.csv",
     log:
-        "logs/train_lstm.log",
+        "logs/train_sequence/{model}.log",
     benchmark:
-        "benchmarks/train_lstm.tsv"
+        "benchmarks/train_sequence/{model}.tsv"
     conda:
         "../envs/tf.yaml"
     threads: 4
@@ -26,20 +28,21 @@ rule train_lstm:
         fps=config["frames"]["fps"],
         seed=config["seed"],
     script:
-        "../workflow_scripts/train_lstm.py"
+        "../workflow_scripts/train_sequence.py"
 
 
-rule lstm_curves:
+rule sequence_curves:
     input:
-        history="results/models/lstm_history.csv",
+        history="results/models/sequence/{model}_history.csv",
     output:
         png=report(
-            "results/models/lstm_curves.png",
-            caption="../report/lstm_curves.rst",
+            "results/models/sequence/{model}_curves.png",
+            caption="../report/sequence_curves.rst",
             category="Sequence model",
+            labels={"model": "{model}"},
         ),
     log:
-        "logs/lstm_curves.log",
+        "logs/sequence_curves/{model}.log",
     conda:
         "../envs/tf.yaml"
     threads: 1

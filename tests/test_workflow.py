@@ -149,12 +149,31 @@ def test_evaluation_reports(study):
     assert m["pooled"]["detection"]["detection_rate"] >= 0.95
     md = (study / "results/evaluation/summary.md").read_text()
     assert f"{face['cnn']['accuracy']:.3f}" in md
+    comparison = m["comparison"]
+    methods = {
+        "cnn",
+        "moving_average",
+        "median",
+        "hmm",
+        "lstm",
+        "bilstm",
+        "attention",
+        "autoencoder",
+    }
+    assert (
+        set(comparison["methods"]) == methods and set(comparison["ranking_by_macro_f1"]) == methods
+    )
+    assert comparison["n_frames"] == face["n"]  # every method on the same frames
+    assert comparison["methods"]["cnn"]["accuracy"] == face["cnn"]["accuracy"]
+    assert comparison["methods"]["lstm"]["accuracy"] == face["lstm"]["accuracy"]
+    assert "Does temporal modelling help?" in md and "CNN + HMM (Viterbi)" in md
+    for png in ("comparison.png", "features_embedding.png", "confusion_sequence.png"):
+        assert mpimg.imread(study / "results/evaluation" / png).shape[1] > 300
     cnn = json.loads((study / "results/cnn/test_metrics.json").read_text())
     assert cnn["accuracy"] > 1 / 7 and set(cnn["per_class"]) == set(EMOTIONS)
     for png in (
         "cnn/confusion_matrix.png",
         "cnn/training_curves.png",
-        "evaluation/confusion_lstm.png",
     ):
         assert mpimg.imread(study / "results" / png).shape[1] > 300
 
@@ -186,6 +205,7 @@ def test_changed_video_reruns_only_its_chain(study):
             (r, wc)
             for r in ("contact_sheet", "extract_features", "extract_frames", "predict", "trends")
         ]
+        + [("predict_compared", f"model={m}, {wc}") for m in ("bilstm", "attention", "autoencoder")]
         + [("all", ""), ("evaluate_study", "")]
     )
 

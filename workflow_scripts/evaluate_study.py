@@ -1,15 +1,20 @@
-from emotiontrack.evaluate import evaluate_study
+from emotiontrack.comparison import evaluate_and_compare
 from emotiontrack.logs import step_logging
 
-sessions = [
-    dict(s, predictions=pred, annotation=ann)
-    for s, pred, ann in zip(
-        snakemake.params.sessions,
-        snakemake.input.predictions,
-        snakemake.input.annotations,
-        strict=True,
-    )
-]
+p = snakemake.params
+o = snakemake.output
 with step_logging(snakemake.log[0]):
-    o = snakemake.output
-    evaluate_study(sessions, snakemake.params.emotions, o.json, o.md, o.cnn_png, o.lstm_png)
+    evaluate_and_compare(
+        p.test_sessions,
+        p.train_sessions,
+        p.emotions,
+        o.json,
+        o.md,
+        o.cnn_png,
+        o.sequence_png,
+        o.comparison_png,
+        o.embedding_png,
+        smoothing_s=p.evaluation["smoothing_s"],
+        embedding=p.evaluation["embedding"],
+        seed=p.seed,
+    )

@@ -23,7 +23,9 @@ with step_logging(snakemake.log[0]) as log:
         p.emotions,
         snakemake.output.model,
         snakemake.output.history,
+        kind=snakemake.wildcards.model,
         units=s["units"],
+        bottleneck=s["bottleneck"],
         window=window,
         stride=max(1, window // 2),
         epochs=s["epochs"],
@@ -32,5 +34,6 @@ with step_logging(snakemake.log[0]) as log:
         patience=s["patience"],
         validation_participants=s["validation_participants"],
         use_probabilities=s["use_probabilities"],
+        target_window=max(1, round(s["target_smoothing_s"] * p.fps)),
     )
     log.info("%s", result)
