@@ -360,7 +360,13 @@ def evaluate_cnn(
         f"macro-F1 {metrics['macro_f1']:.3f})",
         out_confusion_png,
     )
-    plot_training_curves(pd.read_csv(history_csv), out_curves_png, title=f"{model.name} training")
+    if str(history_csv).endswith(".json"):  # a pretrained model: its provenance, no training here
+        metrics["pretrained"] = json.loads(Path(history_csv).read_text())
+        Path(out_json).write_text(json.dumps(metrics, indent=2))
+        history = pd.DataFrame()
+    else:
+        history = pd.read_csv(history_csv)
+    plot_training_curves(history, out_curves_png, title=f"{model.name} training")
     if out_samples_png is not None:
         plot_sample_predictions(model, X, y, emotions, out_samples_png)
     log.info("CNN test accuracy %.4f macro-F1 %.4f", metrics["accuracy"], metrics["macro_f1"])

@@ -14,6 +14,9 @@ import pandas as pd  # noqa: E402
 def plot_training_curves(history: pd.DataFrame, out_png: str | Path, title: str = "") -> None:
     """Loss and accuracy per epoch for training and validation, side by side."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    if history.empty:
+        a.text(0.5, 0.5, "no training history\n(pretrained model)", ha="center", va="center")
+        b.axis("off")
     x = history["epoch"] if "epoch" in history else range(1, len(history) + 1)
     for ax, key in ((a, "loss"), (b, "accuracy")):
         for prefix, style in (("", "-"), ("val_", "--")):

@@ -1,4 +1,5 @@
-# CNN: train the per-frame FER classifier on the FER set, then score it on the set's test split.
+# CNN: train the per-frame FER classifier on the FER set (or import a pretrained one, config
+# cnn.pretrained), then score it on the FER set's test split.
 
 
 rule train_cnn:
@@ -27,11 +28,32 @@ rule train_cnn:
         "../workflow_scripts/train_cnn.py"
 
 
+rule import_pretrained_cnn:
+    input:
+        unpack(pretrained_inputs),
+    output:
+        model="results/models/cnn_pretrained.keras",
+        provenance="results/models/cnn_pretrained.json",
+    log:
+        "logs/import_pretrained_cnn.log",
+    conda:
+        "../envs/tf.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        spec=PRETRAINED,
+        emotions=EMOTIONS,
+    script:
+        "../workflow_scripts/import_pretrained_cnn.py"
+
+
 rule evaluate_cnn:
     input:
         fer=config["fer"]["path"],
-        model="results/models/cnn.keras",
-        history="results/models/cnn_history.csv",
+        model=CNN_MODEL,
+        history=CNN_HISTORY,
     output:
         metrics="results/cnn/test_metrics.json",
         confusion=report(
@@ -42,6 +64,11 @@ rule evaluate_cnn:
         curves=report(
             "results/cnn/training_curves.png",
             caption="../report/cnn_curves.rst",
+            category="CNN",
+        ),
+        samples=report(
+            "results/cnn/sample_predictions.png",
+            caption="../report/cnn_samples.rst",
             category="CNN",
         ),
     log:

@@ -37,6 +37,16 @@ except UserInputError as e:
     sys.exit(f"EmotionTrack configuration error: {e}")
 
 EMOTIONS = config["emotions"]
+PRETRAINED = config["cnn"]["pretrained"]
+# The per-frame CNN: trained on the FER set, or an existing model wrapped for the pipeline.
+CNN_MODEL = (
+    "results/models/cnn_pretrained.keras" if PRETRAINED else "results/models/cnn.keras"
+)
+CNN_HISTORY = (
+    "results/models/cnn_pretrained.json"
+    if PRETRAINED
+    else "results/models/cnn_history.csv"
+)
 SEQUENCE_MODEL = config["sequence"]["model"]
 COMPARED = list(dict.fromkeys([SEQUENCE_MODEL, *config["evaluation"]["compare"]]))
 ALL = list(SESSIONS.index)
@@ -50,6 +60,13 @@ wildcard_constraints:
     participant="|".join(map(re.escape, sorted(set(SESSIONS["participant"])))),
     condition="|".join(map(re.escape, sorted(set(SESSIONS["condition"])))),
     model="lstm|bilstm|attention|autoencoder",
+
+
+def pretrained_inputs(wildcards):
+    """The model file when cnn.pretrained names a path (a built-in name needs no input)."""
+    if PRETRAINED.endswith((".keras", ".h5", ".hdf5")):
+        return {"model": PRETRAINED}
+    return {}
 
 
 def session_of(wildcards):

@@ -5,7 +5,7 @@
 rule extract_features:
     input:
         frames="results/frames/{participant}_{condition}.h5",
-        model="results/models/cnn.keras",
+        model=CNN_MODEL,
     output:
         h5="results/features/{participant}_{condition}.h5",
     log:
@@ -27,7 +27,7 @@ rule extract_features:
 use rule extract_features as extract_augmented_features with:
     input:
         frames="results/augmented/{participant}_{condition}.h5",
-        model="results/models/cnn.keras",
+        model=CNN_MODEL,
     output:
         h5="results/features/augmented/{participant}_{condition}.h5",
     log:

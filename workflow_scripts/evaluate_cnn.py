@@ -24,4 +24,5 @@ with step_logging(snakemake.log[0]):
         snakemake.output.metrics,
         snakemake.output.confusion,
         snakemake.output.curves,
+        out_samples_png=snakemake.output.samples,
     )
