@@ -10,7 +10,7 @@ held-out (test) sessions where a face was found:
 - one entry per sequence model (``lstm``, ``bilstm``, ``attention``, ``autoencoder``), read from
   its prediction timelines.
 
-The ranking is by macro-F1, as measured; nothing is tuned on the test sessions.
+The ranking is by macro-F1, as measured; nothing is fit on the test sessions.
 """
 
 from __future__ import annotations

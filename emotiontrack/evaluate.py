@@ -60,7 +60,7 @@ NO_GROUND_TRUTH = "no sessions with ground truth"
 # study scoring 7-class annotations): their intervals are not scored. Any other name is an error.
 OTHER_KNOWN_EMOTIONS = {*FER2013_CODES.values(), "contempt"}
 
-METHODS = {"cnn": "CNN (per frame)", "lstm": "LSTM (sequence)"}
+METHODS = {"cnn": "CNN (per frame)", "lstm": "Sequence model"}
 SUBSETS = {"face_frames": "Face frames", "all_frames": "All annotated frames"}
 
 
@@ -629,7 +629,8 @@ def _empty_pooled() -> dict:
 
 
 def evaluate_predictions(sessions: list[dict], emotions: list[str]) -> dict:
-    """Score CNN and LSTM predictions of several sessions against their ground-truth annotations.
+    """Score the CNN's and the sequence model's predictions of several sessions against their
+    ground-truth annotations.
 
     ``sessions``: dicts with ``session``, ``participant``, ``condition``, ``predictions`` (CSV
     path) and ``annotation`` (CSV path; None/'' when the session has no ground truth, which skips
@@ -760,13 +761,13 @@ def _markdown(result: dict, cnn_png: str, lstm_png: str) -> str:
         "human annotation (interval `[start_s, end_s)`, last interval closed); that interval's "
         "emotion is the frame's ground truth. Frames outside every interval are not scored.",
         "- Both models are scored against this human ground truth only (never against pseudo "
-        "labels). **CNN** = per-frame classifier (`cnn_label`); **LSTM** = sequence model "
-        "(`label`).",
-        "- **Face frames**: frames where a face was found and ground truth exists; CNN and LSTM "
-        "are scored on exactly these frames.",
+        "labels). **CNN** = per-frame classifier (`cnn_label`); **Sequence model** = the "
+        "chosen sequence model (`label`).",
+        "- **Face frames**: frames where a face was found and ground truth exists; CNN and the "
+        "sequence model are scored on exactly these frames.",
         "- **All annotated frames**: every frame with ground truth; a missing prediction (CNN: no "
-        "face found; LSTM: no output) counts as wrong. *Coverage* = fraction of frames a method "
-        "predicts.",
+        "face found; sequence model: no output) counts as wrong. *Coverage* = fraction of "
+        "frames a method predicts.",
         "- **Macro-F1** = unweighted mean of per-class F1 over the emotions that occur in the "
         "ground truth of the scored frames. Pooled numbers are computed over the frames of all "
         "sessions together.",
@@ -777,7 +778,7 @@ def _markdown(result: dict, cnn_png: str, lstm_png: str) -> str:
             f"**Result: {NO_GROUND_TRUTH}** — no frame could be scored, so no metrics are "
             "reported.",
             "",
-            f"Confusion matrices (placeholders): [CNN]({cnn_png}), [LSTM]({lstm_png})",
+            f"Confusion matrices (placeholders): [CNN]({cnn_png}), [sequence model]({lstm_png})",
             "",
         ]
         return "\n".join(lines)
@@ -804,7 +805,8 @@ def _markdown(result: dict, cnn_png: str, lstm_png: str) -> str:
         c, lstm = ff["cnn"], ff["lstm"]
         lines += [
             "",
-            f"On face frames, LSTM minus CNN: accuracy {lstm['accuracy'] - c['accuracy']:+.3f}, "
+            "On face frames, sequence model minus CNN: accuracy "
+            f"{lstm['accuracy'] - c['accuracy']:+.3f}, "
             f"macro-F1 {lstm['macro_f1'] - c['macro_f1']:+.3f}. Macro-F1 averages over: "
             f"{', '.join(c['macro_over'])}.",
         ]
@@ -830,7 +832,7 @@ def _markdown(result: dict, cnn_png: str, lstm_png: str) -> str:
         "annotated). Accuracy and macro-F1 are on the session's face frames.",
         "",
         "| Session | Participant | Condition | Frames | Annotated | Face frames | Detection rate "
-        "| False-detection rate | CNN acc | CNN macro-F1 | LSTM acc | LSTM macro-F1 |",
+        "| False-detection rate | CNN acc | CNN macro-F1 | Seq. acc | Seq. macro-F1 |",
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for e in result["per_session"]:
@@ -851,8 +853,8 @@ def _markdown(result: dict, cnn_png: str, lstm_png: str) -> str:
         "",
         "## Per class (pooled face frames)",
         "",
-        "| Emotion | Support | CNN precision | CNN recall | CNN F1 | LSTM precision | LSTM recall "
-        "| LSTM F1 |",
+        "| Emotion | Support | CNN precision | CNN recall | CNN F1 | Seq. precision | Seq. recall "
+        "| Seq. F1 |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for emo in emotions:
@@ -869,11 +871,11 @@ def _markdown(result: dict, cnn_png: str, lstm_png: str) -> str:
         "## Confusion matrices (pooled face frames, row-normalised)",
         "",
         f"- CNN: [{cnn_png}]({cnn_png})",
-        f"- LSTM: [{lstm_png}]({lstm_png})",
+        f"- Sequence model: [{lstm_png}]({lstm_png})",
         "",
         f"![CNN confusion matrix]({cnn_png})",
         "",
-        f"![LSTM confusion matrix]({lstm_png})",
+        f"![Sequence model confusion matrix]({lstm_png})",
         "",
     ]
     return "\n".join(lines)
