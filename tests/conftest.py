@@ -44,3 +44,16 @@ def pattern_faces(y: np.ndarray, size: int = 48, seed: int = 0) -> np.ndarray:
     for i, c in enumerate(y):
         X[i, band * c : band * c + band, :] += 150
     return X
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory) -> Path:
+    """The tiny demo study of test_workflow.py (TINY, SESSIONS), run once through snakemake on
+    this machine and shared by the end-to-end tests: test_workflow.py's, and test_slurm.py's as
+    the reference for the SLURM run. Read it; only test_workflow.py's rerun test changes it (one
+    video)."""
+    from test_workflow import snakemake, write_study
+
+    d = write_study(tmp_path_factory.mktemp("study"))
+    snakemake(d)
+    return d

@@ -59,13 +59,6 @@ def snakemake(d: Path, *args: str, check: bool = True) -> subprocess.CompletedPr
     return r
 
 
-@pytest.fixture(scope="module")
-def study(tmp_path_factory) -> Path:
-    d = write_study(tmp_path_factory.mktemp("study"))
-    snakemake(d)
-    return d
-
-
 def test_frames_hdf5(study):
     with h5py.File(study / "results/frames/user03_condB.h5") as h5:
         T = h5["face_found"].shape[0]

@@ -1,8 +1,12 @@
+import os
+
 from emotiontrack.logs import step_logging
 from emotiontrack.tfutil import configure_tf
 
 p = snakemake.params
 with step_logging(snakemake.log[0]) as log:
+    # the GPUs a scheduler gave this job (SLURM sets it for --gpus jobs)
+    log.info("CUDA_VISIBLE_DEVICES=%s", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
     configure_tf(snakemake.threads, p.seed)
     from emotiontrack.sequence import TrainingSession, train_sequence_model
 
