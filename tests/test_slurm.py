@@ -28,10 +28,18 @@ FILL_IN = {
     "<PARTITION>": "local",
     '# gpu_model: "<GPU_MODEL>"': "gpu_model: fake",
 }
-GPU_RULES = {"train_cnn", "train_lstm"}
+GPU_RULES = {"train_cnn", "train_sequence"}
 # The tiny study's SLURM jobs: the study-wide steps one by one, each phase of the per-session
 # chains as one group job (profiles/slurm: groups, group-components).
-SUBMISSIONS = {"frames", "train_cnn", "features", "train_lstm", "report", "evaluate_study"}
+# (one train_sequence job per compared sequence model)
+SUBMISSIONS = [
+    "frames",
+    "train_cnn",
+    "features",
+    *["train_sequence"] * 4,
+    "report",
+    "evaluate_study",
+]
 RUN_LIMIT_S = 900  # ends a hung run (a status query that waits forever, a job SLURM cannot place)
 
 
@@ -194,8 +202,13 @@ def test_tiny_study_on_slurm_matches_local_run(slurm_run, study, capsys):
         assert ("gres/gpu" in rec["ReqTRES"]) == (name in GPU_RULES), rec
         if name in GPU_RULES:
             assert "gres/gpu:fake=1" in rec["AllocTRES"].split(","), rec
-            log = (d / f"logs/{name}.log").read_text()
-            assert "CUDA_VISIBLE_DEVICES=0\n" in log, log[:2000]  # and the job saw it
+            logs = (
+                [d / f"logs/{name}.log"]
+                if name == "train_cnn"
+                else (d / "logs/train_sequence").glob("*.log")
+            )
+            for log in map(Path.read_text, logs):
+                assert "CUDA_VISIBLE_DEVICES=0\n" in log, log[:2000]  # and the job saw it
 
     # The same predictions as the local run of the same config.
     for p, c, _ in SESSIONS:
