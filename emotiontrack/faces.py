@@ -87,7 +87,7 @@ class FaceDetector:
         *,
         scale: float,
         size: float | None = None,
-        margin: float = 0.3,
+        margin: float = 0.25,
         size_range: float = 1.15,
     ) -> Box | None:
         """Search for the face only around ``box`` (where it was a moment ago): the box grown by
@@ -148,10 +148,10 @@ class FaceTracker:
     """
 
     detector: FaceDetector = field(default_factory=FaceDetector)
-    margin: float = 0.3
+    margin: float = 0.25
     face_px: int = 48
     size_range: float = 1.15
-    refresh_every: int = 25
+    refresh_every: int = 50
     lost_every: int = 3
 
     def describe(self) -> str:
@@ -284,9 +284,9 @@ def face_finder(
     min_neighbors: int = 5,
     track: bool = True,
     track_face_px: int = 48,
-    track_margin: float = 0.3,
+    track_margin: float = 0.25,
     track_size_range: float = 1.15,
-    track_refresh_every: int = 25,
+    track_refresh_every: int = 50,
     track_lost_every: int = 3,
 ) -> FaceDetector | FaceTracker:
     """The face finder the config's ``frames`` section describes (same key names): a

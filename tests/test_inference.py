@@ -3,7 +3,7 @@
 import h5py
 import numpy as np
 import pytest
-from conftest import EMOTIONS
+from conftest import EMOTIONS, randomised_cnn
 
 from emotiontrack.tfutil import configure_tf
 
@@ -11,31 +11,9 @@ configure_tf(2, 0)
 
 import keras  # noqa: E402
 
-from emotiontrack.cnn import batched_outputs, build_cnn  # noqa: E402
+from emotiontrack.cnn import batched_outputs  # noqa: E402
 from emotiontrack.features import extract_features, load_cnn  # noqa: E402
 from emotiontrack.inference import OpenCVCNN, UnsupportedModel  # noqa: E402
-
-
-def randomised_cnn(path, size=48, n_classes=7, seed=0):
-    """build_cnn with every weight random, batch-norm statistics included (a fresh model's are
-    0/1, which would hide a mistake in folding them), saved to ``path``."""
-    rng = np.random.default_rng(seed)
-    model = build_cnn(size, n_classes)
-    for layer in model.layers:
-        ws = layer.get_weights()
-        if isinstance(layer, keras.layers.BatchNormalization):
-            gamma, beta, mean, var = ws
-            ws = [
-                rng.uniform(0.5, 1.5, gamma.shape),
-                rng.normal(0, 0.3, beta.shape),
-                rng.normal(0, 0.5, mean.shape),
-                rng.uniform(0.3, 2.0, var.shape),
-            ]
-        else:  # kernels scaled to their fan-in so the softmax does not saturate
-            ws = [rng.normal(0, 1.5 / np.sqrt(np.prod(w.shape[:-1]) or 1), w.shape) for w in ws]
-        layer.set_weights([np.asarray(w, np.float32) for w in ws])
-    model.save(path)
-    return model
 
 
 @pytest.mark.parametrize("size, n_classes", [(48, 7), (40, 5)])
