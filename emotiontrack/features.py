@@ -3,11 +3,16 @@
 Output HDF5: ``features`` (..., T, D) float32 (zeros where no face), ``probabilities``
 (..., T, C) float32 (NaN where no face), ``timestamps`` (T,) seconds, ``frame_index`` (T,),
 ``face_found`` (T,) bool; attributes: ``model_sha256``, ``emotions`` (JSON list), ``fps``,
-``source_sha256``. Leading dims are () for a session and (K,) for K augmented copies of it.
+``source_sha256``, ``inference`` (what ran the CNN). Leading dims are () for a session and (K,)
+for K augmented copies of it.
+
+The CNN runs through OpenCV's DNN module by default (:mod:`emotiontrack.inference`): a job then
+never imports TensorFlow, which would cost more time and memory than the whole session's faces.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from pathlib import Path
@@ -17,7 +22,6 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from .cnn import batched_outputs
 from .tfutil import file_sha256
 
 log = logging.getLogger(__name__)
@@ -34,62 +38,108 @@ def resize_faces(faces: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def load_cnn(model_path: str | Path, engine: str = "auto", threads: int = 1):
+    """The CNN of ``model_path`` as a function (N, S, S) uint8 -> (features (N, D), probabilities
+    (N, C)) float32, plus its input size S, class count C, feature width D and a provenance
+    string. ``engine``: ``opencv`` runs it through OpenCV's DNN module
+    (:class:`~emotiontrack.inference.OpenCVCNN`: no TensorFlow import, same outputs to float32
+    round-off), ``keras`` through Keras/TensorFlow, ``auto`` (default) the first unless the model
+    has a layer it does not support. ``threads``: CPU threads for either."""
+    from .inference import OpenCVCNN, UnsupportedModel
+
+    if engine not in ("auto", "opencv", "keras"):
+        raise ValueError(f"unknown CNN engine {engine!r}")
+    if engine != "keras":
+        try:
+            net = OpenCVCNN(model_path)
+        except UnsupportedModel as e:
+            if engine == "opencv":
+                raise
+            log.info("%s: running it with Keras (%s)", model_path, e)
+        else:
+            cv2.setNumThreads(max(1, int(threads)))
+            run = functools.partial(net.outputs, batch_size=64)
+            return (
+                run,
+                net.input_size,
+                net.n_classes,
+                net.feature_dim,
+                f"opencv-dnn {cv2.__version__}",
+            )
+    from .tfutil import configure_tf
+
+    configure_tf(threads)
+    import keras
+
+    from .cnn import FEATURES_LAYER, batched_outputs
+
+    model = keras.models.load_model(model_path, compile=False)
+    run = functools.partial(batched_outputs, model, batch_size=256)
+    return (
+        run,
+        int(model.input_shape[1]),
+        int(model.output_shape[-1]),
+        int(model.get_layer(FEATURES_LAYER).output.shape[-1]),
+        f"keras {keras.__version__}",
+    )
+
+
 def extract_features(
     frames_h5: str | Path,
     model_path: str | Path,
     out_h5: str | Path,
     emotions: list[str],
     *,
-    batch_size: int = 256,
     chunk: int = 2048,
+    engine: str = "auto",
+    threads: int = 1,
 ) -> dict:
-    """Run the CNN over the face crops of ``frames_h5`` (only frames with a face, ``chunk`` crops
-    at a time, so memory stays flat) and write ``out_h5`` as described in the module docstring."""
-    import keras
-
-    model = keras.models.load_model(model_path, compile=False)
-    size = int(model.input_shape[1])
-    n_classes = int(model.output_shape[-1])
+    """Run the CNN over the face crops of ``frames_h5`` (only frames with a face, ``chunk`` frames
+    at a time, each chunk's results written before the next is read, so memory stays flat in
+    video length) and write ``out_h5`` as described in the module docstring. ``engine`` and
+    ``threads``: see :func:`load_cnn`. Returns a summary dict (n_frames, n_faces,
+    feature_dim)."""
+    run, size, n_classes, dim, engine_name = load_cnn(model_path, engine, threads)
     if n_classes != len(emotions):
         raise ValueError(
             f"{model_path}: model has {n_classes} outputs "
             f"but the config lists {len(emotions)} emotions"
         )
-    with h5py.File(frames_h5, "r") as src:
+    out_h5 = Path(out_h5)
+    out_h5.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_h5.with_suffix(".h5.part")
+    with h5py.File(frames_h5, "r") as src, h5py.File(tmp, "w") as dst:
         faces = src["faces"]
         found = src["face_found"][...]
         lead = faces.shape[:-2]  # (T,) or (K, T)
         T = found.shape[0]
-        flat_found = np.broadcast_to(found, lead).reshape(-1)
-        n = flat_found.size
-        dim = int(model.get_layer("features").output.shape[-1])
-        feats = np.zeros((n, dim), np.float32)
-        probs = np.full((n, n_classes), np.nan, np.float32)
-        flat_faces = faces[...].reshape(n, *faces.shape[-2:]) if len(lead) > 1 else None
-        for s in tqdm(range(0, n, chunk), desc="features", mininterval=5):
-            sel = np.flatnonzero(flat_found[s : s + chunk]) + s
+        rows = [()] if len(lead) == 1 else [(k,) for k in range(lead[0])]  # copies
+        step = max(1, min(chunk, T))
+        feats = _dataset(dst, "features", (*lead, dim), step, 0.0)
+        probs = _dataset(dst, "probabilities", (*lead, n_classes), step, np.nan)
+        todo = [(r, s) for r in rows for s in range(0, T, step)]
+        for r, s in tqdm(todo, desc="features", mininterval=5):
+            sel = np.flatnonzero(found[s : s + step])
             if not len(sel):
                 continue
-            crops = flat_faces[sel] if flat_faces is not None else faces[s : s + chunk][sel - s]
-            f, p = batched_outputs(model, resize_faces(crops, size), batch_size)
-            feats[sel], probs[sel] = f, p
-        attrs = dict(src.attrs)
-        timestamps = src["timestamps"][...]
-        frame_index = src["frame_index"][...] if "frame_index" in src else np.arange(T)
-    out_h5 = Path(out_h5)
-    out_h5.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(out_h5, "w") as dst:
-        dst.create_dataset("features", data=feats.reshape(*lead, dim), compression="gzip")
-        dst.create_dataset(
-            "probabilities", data=probs.reshape(*lead, n_classes), compression="gzip"
-        )
-        dst.create_dataset("timestamps", data=timestamps)
+            crops = faces[(*r, slice(s, s + step))][sel]
+            f, p = run(resize_faces(crops, size))
+            n = min(step, T - s)
+            block_f = np.zeros((n, dim), np.float32)
+            block_p = np.full((n, n_classes), np.nan, np.float32)
+            block_f[sel], block_p[sel] = f, p
+            feats[(*r, slice(s, s + n))] = block_f
+            probs[(*r, slice(s, s + n))] = block_p
+        dst.create_dataset("timestamps", data=src["timestamps"][...])
         dst.create_dataset("face_found", data=found)
+        frame_index = src["frame_index"][...] if "frame_index" in src else np.arange(T)
         dst.create_dataset("frame_index", data=frame_index)
+        attrs = dict(src.attrs)
         dst.attrs.update(
             {
                 "model": str(model_path),
                 "model_sha256": file_sha256(model_path),
+                "inference": engine_name,
                 "emotions": json.dumps(list(emotions)),
                 "fps": float(attrs.get("fps_sampled", 0.0)),
                 "source": str(attrs.get("source", "")),
@@ -97,5 +147,24 @@ def extract_features(
                 "frames_file": str(frames_h5),
             }
         )
-    log.info("%s: %d frames (%d with a face) -> %s", frames_h5, T, int(found.sum()), out_h5)
+    tmp.replace(out_h5)
+    log.info(
+        "%s: %d frames (%d with a face) -> %s (%s)",
+        frames_h5,
+        T,
+        int(found.sum()),
+        out_h5,
+        engine_name,
+    )
     return {"n_frames": T, "n_faces": int(found.sum()), "feature_dim": dim}
+
+
+def _dataset(h5: h5py.File, name: str, shape: tuple[int, ...], rows: int, fill: float):
+    """A gzip-compressed float32 dataset of ``shape`` pre-filled with ``fill``, chunked by
+    ``rows`` frames along the time axis."""
+    if 0 in shape:
+        return h5.create_dataset(name, shape=shape, dtype="float32")
+    chunks = (*([1] * (len(shape) - 2)), rows, shape[-1])
+    return h5.create_dataset(
+        name, shape=shape, dtype="float32", chunks=chunks, compression="gzip", fillvalue=fill
+    )

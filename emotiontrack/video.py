@@ -8,14 +8,19 @@ video length.
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
 
 from . import UserInputError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -103,3 +108,41 @@ def sample_frames(
             raise UserInputError(f"{info.path}: no frame could be decoded (corrupt or empty video)")
 
     return info, frames()
+
+
+def prefetch(items: Iterator[T], depth: int = 16) -> Iterator[T]:
+    """Run ``items`` in a background thread, ``depth`` items ahead of the consumer (memory stays
+    bounded), and yield them in order; an exception in the producer is raised in the consumer.
+    Worth it when producing and consuming both release the GIL (OpenCV decoding, detection)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((None, item), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((None, done))
+        except BaseException as e:  # handed to the consumer
+            q.put((e, None))
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            err, item = q.get()
+            if err is not None:
+                raise err
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)

@@ -23,6 +23,12 @@ rule extract_frames:
         margin=config["frames"]["margin"],
         detect_width=config["frames"]["detect_width"],
         min_neighbors=config["frames"]["min_neighbors"],
+        track=config["frames"]["track"],
+        track_face_px=config["frames"]["track_face_px"],
+        track_margin=config["frames"]["track_margin"],
+        track_size_range=config["frames"]["track_size_range"],
+        track_refresh_every=config["frames"]["track_refresh_every"],
+        track_lost_every=config["frames"]["track_lost_every"],
     script:
         "../workflow_scripts/extract_frames.py"
 

@@ -57,3 +57,29 @@ def study(tmp_path_factory) -> Path:
     d = write_study(tmp_path_factory.mktemp("study"))
     snakemake(d)
     return d
+
+
+def randomised_cnn(path, size=48, n_classes=7, seed=0):
+    """build_cnn with every weight random, batch-norm statistics included (a fresh model's are
+    0/1, which would hide a mistake in folding them), saved to ``path``."""
+    import keras
+
+    from emotiontrack.cnn import build_cnn
+
+    rng = np.random.default_rng(seed)
+    model = build_cnn(size, n_classes)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if isinstance(layer, keras.layers.BatchNormalization):
+            gamma, beta, mean, var = ws
+            ws = [
+                rng.uniform(0.5, 1.5, gamma.shape),
+                rng.normal(0, 0.3, beta.shape),
+                rng.normal(0, 0.5, mean.shape),
+                rng.uniform(0.3, 2.0, var.shape),
+            ]
+        else:  # kernels scaled to their fan-in so the softmax does not saturate
+            ws = [rng.normal(0, 1.5 / np.sqrt(np.prod(w.shape[:-1]) or 1), w.shape) for w in ws]
+        layer.set_weights([np.asarray(w, np.float32) for w in ws])
+    model.save(path)
+    return model

@@ -1,4 +1,4 @@
-from emotiontrack.faces import FaceDetector
+from emotiontrack.faces import face_finder
 from emotiontrack.frames import extract_frames
 from emotiontrack.logs import step_logging
 
@@ -10,5 +10,15 @@ with step_logging(snakemake.log[0]):
         sample_fps=p.fps,
         crop_size=p.crop_size,
         margin=p.margin,
-        detector=FaceDetector(detect_width=p.detect_width, min_neighbors=p.min_neighbors),
+        detector=face_finder(
+            detect_width=p.detect_width,
+            min_neighbors=p.min_neighbors,
+            track=p.track,
+            track_face_px=p.track_face_px,
+            track_margin=p.track_margin,
+            track_size_range=p.track_size_range,
+            track_refresh_every=p.track_refresh_every,
+            track_lost_every=p.track_lost_every,
+        ),
+        threads=snakemake.threads,
     )
