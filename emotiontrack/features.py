@@ -58,7 +58,7 @@ def load_cnn(model_path: str | Path, engine: str = "auto", threads: int = 1):
             log.info("%s: running it with Keras (%s)", model_path, e)
         else:
             cv2.setNumThreads(max(1, int(threads)))
-            run = functools.partial(net.outputs, batch_size=64)
+            run = functools.partial(net.outputs, batch_size=16)
             return (
                 run,
                 net.input_size,
@@ -90,15 +90,15 @@ def extract_features(
     out_h5: str | Path,
     emotions: list[str],
     *,
-    chunk: int = 2048,
+    chunk: int = 256,
     engine: str = "auto",
     threads: int = 1,
 ) -> dict:
     """Run the CNN over the face crops of ``frames_h5`` (only frames with a face, ``chunk`` frames
     at a time, each chunk's results written before the next is read, so memory stays flat in
-    video length) and write ``out_h5`` as described in the module docstring. ``engine`` and
-    ``threads``: see :func:`load_cnn`. Returns a summary dict (n_frames, n_faces,
-    feature_dim)."""
+    video length: a few MB per chunk beside the process's ~100 MB) and write ``out_h5`` as
+    described in the module docstring. ``engine`` and ``threads``: see :func:`load_cnn`.
+    Returns a summary dict (n_frames, n_faces, feature_dim)."""
     run, size, n_classes, dim, engine_name = load_cnn(model_path, engine, threads)
     if n_classes != len(emotions):
         raise ValueError(

@@ -92,20 +92,25 @@ class OpenCVCNN:
             np.frombuffer(proto.encode(), np.uint8), np.frombuffer(weights, np.uint8)
         )
 
-    def outputs(self, X: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    def outputs(self, X: np.ndarray, batch_size: int = 16) -> tuple[np.ndarray, np.ndarray]:
         """X: (N, S, S) gray images, 0-255 (any numeric dtype) -> (features (N, D),
-        probabilities (N, C)) float32, ``batch_size`` images at a time."""
+        probabilities (N, C)) float32, ``batch_size`` images at a time. A short last batch is
+        padded: OpenCV re-plans the network for every new input shape and its memory grows with
+        each, so the shape is kept fixed."""
         n = len(X)
         feats = np.zeros((n, self.feature_dim), np.float32)
         probs = np.zeros((n, self.n_classes), np.float32)
+        blob = np.zeros((batch_size, 1, self.input_size, self.input_size), np.float32)
         for s in range(0, n, batch_size):
             x = np.asarray(X[s : s + batch_size], np.float32)
             for op in self._pre:
                 x = _preprocess(op, x)
-            self._net.setInput(np.ascontiguousarray(x[:, None], np.float32))
+            k = len(x)
+            blob[:k, 0] = x
+            self._net.setInput(blob)
             f, p = self._net.forward(self._outputs)
-            feats[s : s + len(x)] = f.reshape(len(x), -1)
-            probs[s : s + len(x)] = p.reshape(len(x), -1)
+            feats[s : s + k] = f.reshape(batch_size, -1)[:k]
+            probs[s : s + k] = p.reshape(batch_size, -1)[:k]
         return feats, probs
 
 
