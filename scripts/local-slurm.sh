@@ -60,7 +60,13 @@ install() {
         || die "no apt-get: install ${PACKAGES[*]} with your package manager"
     echo "local-slurm: installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    # The packages try to start their services; without systemd that is refused, harmlessly.
+    # The packages would start their services, unconfigured (or fail to, without systemd): ask
+    # them not to, as Docker images do; this script starts the daemons itself, configured.
+    if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
     apt-get install -y -q --no-install-recommends "${missing[@]}" >"$LOGS/apt.log" 2>&1 || {
         apt-get update -q >>"$LOGS/apt.log" 2>&1
         apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$LOGS/apt.log" 2>&1 \
