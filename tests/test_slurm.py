@@ -183,10 +183,9 @@ def test_tiny_study_on_slurm_matches_local_run(slurm_run, study, capsys):
     # per submission, and the submissions are the single steps and the phase groups.
     assert re.findall(r"^localrule (\w+):", out, re.M) == ["all"]
     submitted = {}  # SLURM job id -> rule or group name
-    for job_id, log_dir in re.findall(
-        r"submitted with SLURM jobid (\d+) \(log: (\S+)/\d+\.log", out
-    ):
-        kind, name = Path(log_dir).name.split("_", 1)
+    for job_id, kind, name in re.findall(
+        r"submitted with SLURM jobid (\d+) \(log: \S+/slurm_logs/(rule|group)_([^/\s]+)", out
+    ):  # slurm_logs/rule_<rule>[/<wildcards>]/<id>.log or slurm_logs/group_<group>_<rules>/<id>.log
         submitted[job_id] = name if kind == "rule" else name.split("_", 1)[0]
     assert sorted(submitted.values()) == sorted(SUBMISSIONS), submitted
 
