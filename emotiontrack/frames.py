@@ -4,10 +4,10 @@ Frames without a detectable face are kept as flagged gaps (``face_found`` False,
 box -1), never dropped, so every later stage stays aligned to the video's time axis. Crops are
 appended to resizable HDF5 datasets in blocks, so memory does not grow with video length.
 
-The face is found by a :class:`~emotiontrack.faces.FaceTracker` by default (search around the last
-face, full detection when that fails) or, given a detector
-(:class:`~emotiontrack.faces.BlazeFaceDetector`, :class:`~emotiontrack.faces.FaceDetector`), by
-full detection in every sampled frame. The detector's key points (BlazeFace: eyes, nose tip,
+The face is found by the finder given: a detector (:class:`~emotiontrack.faces.BlazeFaceDetector`,
+the default, or :class:`~emotiontrack.faces.FaceDetector`, the Haar cascade) detecting in every
+sampled frame, or a :class:`~emotiontrack.faces.FaceTracker` around one (search around the last
+face, full detection when that fails). The detector's key points (BlazeFace: eyes, nose tip,
 mouth, ears) are stored per sampled frame, and optionally MediaPipe's 468-point face mesh. With
 ``threads > 1`` decoding runs in a thread of its own, overlapping detection (OpenCV releases the
 GIL in both).
@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .blazeface import KEYPOINTS, MESH_FILE, MESH_POINTS, FaceMesh
-from .faces import BlazeFaceDetector, FaceDetector, FaceTracker, crop_face, to_gray
+from .faces import BlazeFaceDetector, FaceDetector, FaceTracker, crop_face, face_finder, to_gray
 from .video import prefetch, sample_frames, sha256sum
 
 log = logging.getLogger(__name__)
@@ -86,11 +86,12 @@ def extract_frames(
     without key points) and, with ``mesh``, ``mesh`` (T, 468, 3) float32 (MediaPipe's face mesh
     on the face box: x, y video pixels, z depth on the same scale; NaN without a face);
     attributes record the source path, its SHA-256, fps and detector.
-    ``detector``: how the face is found (default: a :class:`FaceTracker` with default settings);
+    ``detector``: how the face is found (default: :func:`~emotiontrack.faces.face_finder`'s, the
+    config's default);
     ``threads``: OpenCV threads, and > 1 also decodes in a thread of its own.
     Returns a summary dict (n_frames, n_faces, detection_rate)."""
     cv2.setNumThreads(max(1, int(threads)))
-    detector = detector or FaceTracker()
+    detector = detector or face_finder()
     info, frames = sample_frames(video, sample_fps)
     # ((index, time, gray), gray) per sampled frame: the key carries the gray frame through the
     # finder (which may hold a few frames back) to the crop; BGR is dropped once converted
