@@ -12,8 +12,8 @@ Detection table, per clip and face finder: sampled frames with a face found wher
 (truth: a face throughout WolfgangLanger_Pexels.mp4 and single_face.mp4, none in the cartoon
 no_face.mp4, the cut times in tests/data/face_transitions.csv for the .mov clips, the demo's own
 annotation), false faces (found where there is none), and detection time per sampled frame
-(CPU time of the finder alone on decoded gray frames, OpenCV on one thread). Stills: faces found
-by ``detect_faces`` (all faces in the image).
+(CPU time of the finder alone on decoded gray frames, as the frames job passes them; OpenCV on
+one thread). Stills: faces found by ``detect_faces`` (all faces in the image), in colour.
 
 Alignment table: the 4 labelled stills + the astronaut (happy), and the frames of
 WolfgangLanger_Pexels.mp4 inside tests/data/WolfgangLanger_Pexels.csv's windows; the face cut
@@ -170,17 +170,17 @@ def stills(media: Path) -> list[tuple[str, np.ndarray, str | None]]:
 
 def stills_table(images) -> list[str]:
     lines = [
-        "| image | faces in it | haar | blazeface (short) | blazeface (full) |",
-        "|---|---|---|---|---|",
+        "| image | faces in it | haar | blazeface short (default) | blazeface full "
+        "| blazeface both |",
+        "|---|---|---|---|---|---|",
     ]
-    dets = [
-        face_finder(detector="haar", track=False),
-        face_finder(detector="blazeface", track=False),
-        face_finder(detector="blazeface", detector_model="full", track=False),
+    dets = [face_finder(detector="haar", track=False)] + [
+        face_finder(detector="blazeface", detector_model=m, track=False)
+        for m in ("short", "full", "both")
     ]
     for name, img, _ in images:
         n = 5 if name == "multi_face.jpg" else 1
-        found = [len(d.detect_faces(to_gray(img))) for d in dets]
+        found = [len(d.detect_faces(img)) for d in dets]  # colour, as a photo comes
         lines.append(f"| {name} | {n} | " + " | ".join(map(str, found)) + " |")
     return lines
 

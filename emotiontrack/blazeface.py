@@ -90,7 +90,7 @@ def _net(file: str) -> cv2.dnn.Net:
     return cv2.dnn.readNetFromTFLite(str(model_path(file)))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Detection:
     """One face: ``box`` (x, y, w, h) float pixels, ``keypoints`` (6, 2) float pixels
     (:data:`KEYPOINTS` order), ``score`` 0-1."""
@@ -157,7 +157,8 @@ class BlazeFace:
         return _weighted_nms(boxes[valid], pts[valid, 2:], scores[keep][valid], self.nms_iou)
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Intersection over union of one (x, y, w, h) box with each of (N, 4) boxes."""
     x0 = np.maximum(box[0], boxes[:, 0])
     y0 = np.maximum(box[1], boxes[:, 1])
     x1 = np.minimum(box[0] + box[2], boxes[:, 0] + boxes[:, 2])
@@ -167,10 +168,10 @@ def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 
 
 def _weighted_nms(
-    boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, iou: float
+    boxes: np.ndarray, kps: np.ndarray, scores: np.ndarray, min_iou: float
 ) -> list[Detection]:
     """MediaPipe's weighted non-maximum suppression: the best remaining box and every box
-    overlapping it by more than ``iou`` become one detection, their score-weighted mean, with
+    overlapping it by more than ``min_iou`` become one detection, their score-weighted mean, with
     the best one's score."""
     order = np.argsort(-scores)
     boxes, kps, scores = boxes[order], kps[order], scores[order]
@@ -179,7 +180,7 @@ def _weighted_nms(
     for i in range(len(scores)):
         if not left[i]:
             continue
-        group = left & (_iou(boxes[i], boxes) > iou)
+        group = left & (iou(boxes[i], boxes) > min_iou)
         group[i] = True
         wts = scores[group] / scores[group].sum()
         out.append(

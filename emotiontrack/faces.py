@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from . import UserInputError
-from .blazeface import KEYPOINTS, BlazeFace, eye_angle
+from .blazeface import KEYPOINTS, BlazeFace, Detection, eye_angle, iou
 
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels of the frame the box refers to
 T = TypeVar("T")
@@ -43,7 +43,7 @@ DETECTORS = ("blazeface", "haar")
 NO_KEYPOINTS = np.full((len(KEYPOINTS), 2), np.nan, np.float32)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Face:
     """A detected face: ``box`` (x, y, w, h) int pixels of the frame; ``score`` (detector
     confidence 0-1, NaN for the Haar cascade, which has none); ``keypoints`` (6, 2) float32 x, y
@@ -228,12 +228,14 @@ class BlazeFaceDetector:
     interface as the Haar :class:`FaceDetector`, plus 6 key points and a score per face. Boxes
     are square, in the Haar cascade's convention (:data:`BLAZEFACE_TO_HAAR_SIZE`).
 
-    ``model``: "short" range (128x128 input; faces within ~2 m of the camera, the cheaper one)
-    or "full" range (192x192; also small faces). ``min_score``: lowest detection score kept
-    (0-1). ``min_face_frac``: faces whose box side is smaller than this fraction of the frame's
-    shorter side (Haar-convention box) are dropped. ``near_context``: when tracking, the region
-    searched around the last box extends at least this fraction of its side on each side (the
-    model finds a face best when it fills part, not all, of its input)."""
+    ``model``: "short" range (128x128 input; faces within ~2 m of the camera, the cheaper one),
+    "full" range (192x192; small faces too, but it misses faces that fill most of the image) or
+    "both" (the union of the two; for photos with faces of any size, at the cost of both).
+    ``min_score``: lowest detection score kept (0-1). ``min_face_frac``: faces whose box side
+    is smaller than this fraction of the frame's shorter side (Haar-convention box) are
+    dropped. ``near_context``: when tracking, the region searched around the last box extends at
+    least this fraction of its side on each side (the model finds a face best when it fills
+    part, not all, of its input)."""
 
     model: str = "short"
     min_score: float = 0.75
@@ -241,11 +243,13 @@ class BlazeFaceDetector:
     near_context: float = 0.5
 
     def __post_init__(self) -> None:
-        self._net = BlazeFace(self.model, min_score=self.min_score)
+        models = ["short", "full"] if self.model == "both" else [self.model]
+        self._nets = [BlazeFace(m, min_score=self.min_score) for m in models]
 
     def describe(self) -> str:
         """Provenance string recorded with the frames (model and thresholds)."""
-        return f"blazeface:{self._net.spec.file}:score{self.min_score}:minface{self.min_face_frac}"
+        files = "+".join(n.spec.file for n in self._nets)
+        return f"blazeface:{files}:score{self.min_score}:minface{self.min_face_frac}"
 
     def track(self, frames: Iterable[tuple[T, np.ndarray]]) -> Iterator[tuple[T, Box | None]]:
         """Full detection in every frame: (key, gray or BGR uint8) in, (key, box or None) out."""
@@ -260,9 +264,21 @@ class BlazeFaceDetector:
         """All faces in a gray or BGR uint8 image, largest first (full-frame pixels)."""
         return self._faces(image, 0, 0, min(image.shape[:2]) * self.min_face_frac)
 
+    def _detections(self, image: np.ndarray) -> list[Detection]:
+        """The model's detections or, with both models, the union of theirs, highest score
+        first, a face found by both kept once (the higher-scoring one)."""
+        if len(self._nets) == 1:
+            return self._nets[0](image)
+        found = sorted((d for net in self._nets for d in net(image)), key=lambda d: -d.score)
+        kept: list[Detection] = []
+        for d in found:
+            if not kept or iou(d.box, np.stack([k.box for k in kept])).max() <= 0.3:
+                kept.append(d)
+        return kept
+
     def _faces(self, image: np.ndarray, x0: int, y0: int, min_side: float) -> list[Face]:
         out = []
-        for d in self._net(image):
+        for d in self._detections(image):
             x, y, w, h = d.box
             side = max(w, h) * BLAZEFACE_TO_HAAR_SIZE
             if side < min_side:

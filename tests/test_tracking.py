@@ -3,6 +3,8 @@ demo videos: it finds the face in at least as many frames, cuts nearly the same 
 CNN's probabilities on them differ no more than those of consecutive frames of the full path do.
 The tracker also follows a face with the BlazeFace detector."""
 
+from functools import partial
+
 import h5py
 import numpy as np
 import pandas as pd
@@ -88,7 +90,9 @@ def test_fast_path_crops_and_probabilities_match_full_detection(runs):
     assert np.percentile(diffs.max(axis=1), 95) <= 2 * np.percentile(consecutive.max(axis=1), 95)
 
 
-@pytest.mark.parametrize("detector", [FaceDetector, BlazeFaceDetector])
+# BlazeFace scores this gray, tightly cut face 0.70: a threshold under that, as the tracker is
+# under test here, not the threshold
+@pytest.mark.parametrize("detector", [FaceDetector, partial(BlazeFaceDetector, min_score=0.5)])
 def test_tracker_follows_a_moving_face_and_backfills_after_a_gap(detector):
     # A bright textured 'face' (the astronaut's) pasted on a flat background, moving right,
     # absent for frames 6-9: tracking must find it in the same frames as full detection.
