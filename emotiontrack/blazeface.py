@@ -131,7 +131,7 @@ class BlazeFace:
         h, w = image.shape[:2]
         scale = s / max(h, w)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        small = cv2.resize(to_bgr(image), (nw, nh), interpolation=cv2.INTER_AREA)
+        small = to_bgr(cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA))
         px, py = (s - nw) // 2, (s - nh) // 2  # letterbox: centred, black padding (-1 in input)
         boxed = cv2.copyMakeBorder(small, py, s - nh - py, px, s - nw - px, cv2.BORDER_CONSTANT)
         self._net.setInput(

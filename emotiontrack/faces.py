@@ -41,6 +41,7 @@ T = TypeVar("T")
 Located = tuple[T, "Face | None"]  # (key, face or None) from a tracker
 DETECTORS = ("blazeface", "haar")
 NO_KEYPOINTS = np.full((len(KEYPOINTS), 2), np.nan, np.float32)
+NO_KEYPOINTS.setflags(write=False)
 
 
 @dataclass(frozen=True, eq=False)
