@@ -64,6 +64,24 @@ class FaceDetector:
         """Return the largest face box in a 2-D uint8 image (full-resolution pixels), or None.
         ``min_side`` (full-resolution pixels) skips faces smaller than that: a cheap search for
         a face larger than one already known."""
+        small, scale, side = self._prepared(gray)
+        if min_side is not None:
+            side = max(side, int(min_side * scale))
+            if side > min(small.shape[:2]):
+                return None
+        return _scaled(self._largest(small, side, None), 1.0 / scale, 0, 0)
+
+    def detect_all(self, gray: np.ndarray) -> list[Box]:
+        """Every face in a 2-D uint8 image (full-resolution pixels), largest first; the same
+        downscale, cascade and smallest face as :meth:`detect`, whose box is the first one."""
+        small, scale, side = self._prepared(gray)
+        found = self._faces(small, side, None)
+        order = sorted(range(len(found)), key=lambda i: -int(found[i][2]) * int(found[i][3]))
+        return [_scaled(found[i], 1.0 / scale, 0, 0) for i in order]
+
+    def _prepared(self, gray: np.ndarray) -> tuple[np.ndarray, float, int]:
+        """The image detection runs on (downscaled to ``detect_width``), its scale, and the
+        smallest face side searched for there (pixels)."""
         h, w = gray.shape[:2]
         scale = min(1.0, self.detect_width / float(w))
         small = (
@@ -73,12 +91,7 @@ class FaceDetector:
                 gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
             )
         )
-        side = max(12, int(min(small.shape[:2]) * self.min_face_frac))
-        if min_side is not None:
-            side = max(side, int(min_side * scale))
-            if side > min(small.shape[:2]):
-                return None
-        return _scaled(self._largest(small, side, None), 1.0 / scale, 0, 0)
+        return small, scale, max(12, int(min(small.shape[:2]) * self.min_face_frac))
 
     def detect_near(
         self,
@@ -113,14 +126,17 @@ class FaceDetector:
         hi = round(size * scale * size_range)
         return _scaled(self._largest(small, lo, hi), 1.0 / scale, x0, y0)
 
-    def _largest(self, img: np.ndarray, min_side: int, max_side: int | None):
-        found = self._clf.detectMultiScale(
+    def _faces(self, img: np.ndarray, min_side: int, max_side: int | None):
+        return self._clf.detectMultiScale(
             img,
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
             minSize=(min_side, min_side),
             maxSize=(max_side, max_side) if max_side else (0, 0),
         )
+
+    def _largest(self, img: np.ndarray, min_side: int, max_side: int | None):
+        found = self._faces(img, min_side, max_side)
         if len(found) == 0:
             return None
         return max(found, key=lambda b: int(b[2]) * int(b[3]))
