@@ -55,10 +55,10 @@ def _upload(limit: int, what: str) -> tuple[bytes, str]:
         while request.stream.read(1 << 20):
             pass
         raise _Reject(413, f"{what} too large: {_mb(n)} uploaded, the limit is {_mb(limit)}")
-    if request.files:
-        f = next(iter(request.files.values()))
-        data, name = f.read(), f.filename or what
-    else:
+    if request.mimetype == "multipart/form-data":
+        f = next(iter(request.files.values()), None)
+        data, name = (f.read(), f.filename or what) if f is not None else (b"", what)
+    else:  # the raw body, whatever its declared type
         data, name = request.get_data(cache=False), what
     if len(data) > limit:
         raise _Reject(413, f"{what} too large: {_mb(len(data))}, the limit is {_mb(limit)}")
@@ -142,6 +142,11 @@ def create_app(
                 raise _Reject(
                     400, f"{name}: not a readable video (corrupt, or not a video file)"
                 ) from None
+            if info.n_frames < 2 or not info.duration_s > 0:
+                raise _Reject(
+                    400,
+                    f"{name}: not a video ({info.n_frames} frame(s)); for a photo use /predict",
+                )
             if info.duration_s > max_video_s:
                 raise _Reject(
                     413,
