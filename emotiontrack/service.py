@@ -145,7 +145,7 @@ def create_app(
             if info.n_frames < 2 or not info.duration_s > 0:
                 raise _Reject(
                     400,
-                    f"{name}: not a video ({info.n_frames} frame(s)); for a photo use /predict",
+                    f"{name}: not a video (a single still image?); POST a photo to /predict",
                 )
             if info.duration_s > max_video_s:
                 raise _Reject(
