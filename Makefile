@@ -42,6 +42,7 @@ browser:
 bench: $(STAMP)  ## throughput and workflow-scale benchmarks (benchmarks/README.md)
 	$(BIN)/python benchmarks/throughput.py --seconds 60 600
 	$(BIN)/python benchmarks/dryrun.py --sessions 1000
+	$(BIN)/python benchmarks/live.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakemake --lint
