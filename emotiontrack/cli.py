@@ -258,7 +258,16 @@ def _live(args) -> int:
     record, timeline = args.record, args.timeline
     if not window:
         if not args.no_window:
-            log.warning("no display: writing the annotated video and the timeline instead")
+            why = (
+                "this OpenCV has no GUI (opencv-python-headless)"
+                if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                else "no display"
+            )
+            log.warning(
+                "%s: writing the annotated video and the timeline instead of a window "
+                "(emotiontrack serve shows the live view in a browser)",
+                why,
+            )
         record = record or "emotiontrack-live.mp4"
         timeline = timeline or "emotiontrack-live.csv"
     rec = _recogniser(args)
