@@ -100,19 +100,9 @@ class Recogniser:
         self.emotions = list(emotions or DEFAULT_EMOTIONS)
         self.crop_size, self.margin = crop_size, margin
         self.detector = default_detector(detect_width=detect_width, min_neighbors=min_neighbors)
-        if self.model not in _builtin_names() and not Path(self.model).is_file():
-            raise UserInputError(
-                f"{self.model}: model file not found (give a model file or one of the "
-                f"built-in models: {', '.join(_builtin_names())})"
-            )
-        self.run, self.input_size, n_classes, self.feature_dim, self.engine = load_cnn(
-            self.model, engine, threads, self.emotions
+        self.run, self.input_size, _, self.feature_dim, self.engine = _load_model(
+            self.model, self.emotions, engine, threads
         )
-        if n_classes != len(self.emotions):
-            raise UserInputError(
-                f"{self.model}: model has {n_classes} outputs but {len(self.emotions)} emotions "
-                f"were given ({', '.join(self.emotions)})"
-            )
         self._lock = threading.Lock()
 
     def classify(self, gray: np.ndarray, boxes: list[Box]) -> list[Face]:
@@ -145,6 +135,28 @@ class Recogniser:
     def _face(self, box: Box, probs: np.ndarray) -> Face:
         k = int(np.argmax(probs))
         return Face(tuple(int(v) for v in box), probs, self.emotions[k], float(probs[k]))
+
+
+def _load_model(model: str, emotions: list[str], engine: str = "auto", threads: int = 1):
+    """:func:`load_cnn` for a model name or file, with a clear error for a missing file, one
+    Keras cannot load, or an output count that does not match ``emotions``."""
+    if model not in _builtin_names() and not Path(model).is_file():
+        raise UserInputError(
+            f"{model}: model file not found (give a model file or one of the "
+            f"built-in models: {', '.join(_builtin_names())})"
+        )
+    try:
+        cnn = load_cnn(model, engine, threads, emotions)
+    except UserInputError:
+        raise
+    except Exception as e:  # Keras and OpenCV raise many types for a bad file
+        raise UserInputError(f"{model}: cannot load as a model ({e})") from None
+    if cnn[2] != len(emotions):
+        raise UserInputError(
+            f"{model}: model has {cnn[2]} outputs but {len(emotions)} emotions were given "
+            f"({', '.join(emotions)}); list the model's classes with --emotions"
+        )
+    return cnn
 
 
 def default_detector(detect_width: int = 320, min_neighbors: int = 5) -> FaceDetector:
@@ -498,6 +510,7 @@ def video_timeline(
         "features": out_dir / f"{stem}_features.h5",
         "timeline": out_dir / f"{stem}.csv",
     }
+    cnn = cnn or _load_model(str(model), emotions, threads=threads)
     summary = extract_frames(
         video,
         paths["frames"],

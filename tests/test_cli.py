@@ -141,6 +141,14 @@ def test_unreadable_photo_is_one_clear_line(tmp_path):
         decode_image(b"", "x.png")
 
 
+def test_missing_model_is_one_clear_line(real_media, tmp_path):
+    r = cli("image", real_media / "single_face.jpg", "--model", tmp_path / "cnn.keras", check=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().startswith(
+        f"emotiontrack image: error: {tmp_path / 'cnn.keras'}: model"
+    )
+
+
 def test_detect_all_includes_the_largest_face_first(real_media):
     gray = cv2.imread(str(real_media / "multi_face.jpg"), cv2.IMREAD_GRAYSCALE)
     det = default_detector()
