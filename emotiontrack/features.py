@@ -38,18 +38,32 @@ def resize_faces(faces: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def load_cnn(model_path: str | Path, engine: str = "auto", threads: int = 1):
+def load_cnn(
+    model_path: str | Path,
+    engine: str = "auto",
+    threads: int = 1,
+    emotions: list[str] | None = None,
+):
     """The CNN of ``model_path`` as a function (N, S, S) uint8 -> (features (N, D), probabilities
     (N, C)) float32, plus its input size S, class count C, feature width D and a provenance
     string. ``engine``: ``opencv`` runs it through OpenCV's DNN module
     (:class:`~emotiontrack.inference.OpenCVCNN`: no TensorFlow import, same outputs to float32
     round-off), ``keras`` through Keras/TensorFlow, ``auto`` (default) the first unless the model
-    has a layer it does not support. ``threads``: CPU threads for either."""
+    has a layer it does not support. ``threads``: CPU threads for either.
+
+    ``model_path`` may also be the name of a built-in pretrained model
+    (:data:`emotiontrack.pretrained.BUILTIN`): it is wrapped in memory for ``emotions`` exactly
+    as ``cnn.pretrained`` wraps it into a file for the workflow, and run by Keras. The function
+    keeps its traced graph between calls, so it can be called once per video frame."""
     from .inference import OpenCVCNN, UnsupportedModel
+    from .pretrained import BUILTIN
 
     if engine not in ("auto", "opencv", "keras"):
         raise ValueError(f"unknown CNN engine {engine!r}")
-    if engine != "keras":
+    builtin = str(model_path) in BUILTIN
+    if builtin and emotions is None:
+        raise ValueError(f"built-in model {model_path!r}: give the emotions to predict")
+    if engine != "keras" and not builtin:
         try:
             net = OpenCVCNN(model_path)
         except UnsupportedModel as e:
@@ -71,17 +85,28 @@ def load_cnn(model_path: str | Path, engine: str = "auto", threads: int = 1):
     configure_tf(threads)
     import keras
 
-    from .cnn import FEATURES_LAYER, batched_outputs
+    from .cnn import FEATURES_LAYER, traced_outputs
 
-    model = keras.models.load_model(model_path, compile=False)
-    run = functools.partial(batched_outputs, model, batch_size=256)
+    if builtin:
+        from .pretrained import load_pretrained
+
+        model = load_pretrained(str(model_path), list(emotions))
+    else:
+        model = keras.models.load_model(model_path, compile=False)
     return (
-        run,
+        traced_outputs(model, batch_size=256),
         int(model.input_shape[1]),
         int(model.output_shape[-1]),
         int(model.get_layer(FEATURES_LAYER).output.shape[-1]),
         f"keras {keras.__version__}",
     )
+
+
+def classify_crops(run, size: int, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CNN step shared by the features job and the live/image/web interfaces: stored face
+    crops (N, S', S') uint8 are resized to the model's input ``size`` and run through ``run``
+    (from :func:`load_cnn`). Returns (features (N, D), probabilities (N, C)) float32."""
+    return run(resize_faces(np.asarray(crops, np.uint8), size))
 
 
 def extract_features(
@@ -93,13 +118,18 @@ def extract_features(
     chunk: int = 256,
     engine: str = "auto",
     threads: int = 1,
+    cnn: tuple | None = None,
 ) -> dict:
     """Run the CNN over the face crops of ``frames_h5`` (only frames with a face, ``chunk`` frames
     at a time, each chunk's results written before the next is read, so memory stays flat in
     video length: a few MB per chunk beside the process's ~100 MB) and write ``out_h5`` as
-    described in the module docstring. ``engine`` and ``threads``: see :func:`load_cnn`.
-    Returns a summary dict (n_frames, n_faces, feature_dim)."""
-    run, size, n_classes, dim, engine_name = load_cnn(model_path, engine, threads)
+    described in the module docstring. ``model_path``, ``engine`` and ``threads``: see
+    :func:`load_cnn`; ``cnn``: its result for ``model_path`` when already loaded (a service that
+    keeps the model in memory). Returns a summary dict (n_frames, n_faces, feature_dim)."""
+    from .pretrained import BUILTIN, resolve
+
+    run, size, n_classes, dim, engine_name = cnn or load_cnn(model_path, engine, threads, emotions)
+    model_file = resolve(str(model_path)) if str(model_path) in BUILTIN else model_path
     if n_classes != len(emotions):
         raise ValueError(
             f"{model_path}: model has {n_classes} outputs "
@@ -123,7 +153,7 @@ def extract_features(
             if not len(sel):
                 continue
             crops = faces[(*r, slice(s, s + step))][sel]
-            f, p = run(resize_faces(crops, size))
+            f, p = classify_crops(run, size, crops)
             n = min(step, T - s)
             block_f = np.zeros((n, dim), np.float32)
             block_p = np.full((n, n_classes), np.nan, np.float32)
@@ -138,7 +168,7 @@ def extract_features(
         dst.attrs.update(
             {
                 "model": str(model_path),
-                "model_sha256": file_sha256(model_path),
+                "model_sha256": file_sha256(model_file),
                 "inference": engine_name,
                 "emotions": json.dumps(list(emotions)),
                 "fps": float(attrs.get("fps_sampled", 0.0)),
