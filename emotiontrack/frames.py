@@ -20,7 +20,8 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from .faces import FaceDetector, FaceTracker, crop_face, to_gray
+from .crops import STORED_MARGIN, STORED_SIZE, stored_crop
+from .faces import FaceDetector, FaceTracker, to_gray
 from .video import prefetch, sample_frames, sha256sum
 
 log = logging.getLogger(__name__)
@@ -67,16 +68,17 @@ def extract_frames(
     out_h5: str | Path,
     *,
     sample_fps: float = 5.0,
-    crop_size: int = 96,
-    margin: float = 0.1,
     detector: FaceDetector | FaceTracker | None = None,
     block: int = 256,
     threads: int = 1,
 ) -> dict:
     """Sample ``video`` at ``sample_fps``, find the largest face per sampled frame and write
-    ``out_h5`` with datasets ``faces`` (T, crop_size, crop_size) uint8, ``timestamps`` (T,) seconds,
-    ``frame_index`` (T,) int64, ``boxes`` (T, 4) int32 x,y,w,h in video pixels (-1 if none) and
-    ``face_found`` (T,) bool; attributes record the source path, its SHA-256, fps and detector.
+    ``out_h5`` with datasets ``faces`` (T, S, S) uint8, the wide crops of
+    :func:`emotiontrack.crops.stored_crop` (S = ``crop_size`` attribute, cut with the ``margin``
+    attribute around the box; each CNN's own crop is cut from them later), ``timestamps`` (T,)
+    seconds, ``frame_index`` (T,) int64, ``boxes`` (T, 4) int32 x,y,w,h in video pixels (-1 if
+    none) and ``face_found`` (T,) bool; attributes record the source path, its SHA-256, fps,
+    detector and the crop's size and margin.
     ``detector``: how the face is found (default: a :class:`FaceTracker` with default settings);
     ``threads``: OpenCV threads, and > 1 also decodes in a thread of its own.
     Returns a summary dict (n_frames, n_faces, detection_rate)."""
@@ -92,6 +94,7 @@ def extract_frames(
     out_h5 = Path(out_h5)
     out_h5.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_h5.with_suffix(".h5.part")
+    crop_size = STORED_SIZE
     blank = np.zeros((crop_size, crop_size), np.uint8)
     n = found = 0
     with h5py.File(tmp, "w") as h5:
@@ -109,7 +112,7 @@ def extract_frames(
         located = detector.track(grays)
         for (idx, t, gray), box in tqdm(located, total=expected, desc="frames", mininterval=5):
             rows.add(
-                faces=blank if box is None else crop_face(gray, box, crop_size, margin),
+                faces=blank if box is None else stored_crop(gray, box),
                 timestamps=t,
                 frame_index=idx,
                 boxes=(-1, -1, -1, -1) if box is None else box,
@@ -128,7 +131,7 @@ def extract_frames(
                 "width": info.width,
                 "height": info.height,
                 "crop_size": crop_size,
-                "margin": margin,
+                "margin": STORED_MARGIN,
                 "detector": detector.describe(),
             }
         )

