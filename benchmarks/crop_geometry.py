@@ -194,9 +194,9 @@ def main() -> None:
     for info, rows in runs:
         truth = info["truth"]
         classes = sorted(set(truth))
-        print(f"**{info['name']}** (`{info['describe']}`): selection set {len(truth)} annotated ")
+        print(f"**{info['name']}** (`{info['describe']}`): selection set {len(truth)} annotated")
         print(
-            f"frames of {CLIP} with a face "
+            f" frames of {CLIP} with a face "
             f"({', '.join(f'{c} {int(np.sum(truth == c))}' for c in classes)}); "
             f"held out: {len(photos)} stills.\n"
         )
