@@ -1,5 +1,8 @@
 """Per-session face frames: sample a video, detect and crop the face, store one HDF5 per session.
 
+The crop stored is the wide one of :func:`emotiontrack.crops.stored_crop` (twice the face box's
+side), independent of the CNN: each CNN's own crop is cut from it in the features job.
+
 Frames without a detectable face are kept as flagged gaps (``face_found`` False, an all-zero crop,
 box -1), never dropped, so every later stage stays aligned to the video's time axis. Crops are
 appended to resizable HDF5 datasets in blocks, so memory does not grow with video length.

@@ -86,6 +86,7 @@ def pretrained_cnn(tmp_path_factory):
 def test_features_job_cuts_the_crop_the_image_function_cuts(pretrained_cnn, tmp_path):
     from realmedia import astronaut_bgr
 
+    from emotiontrack.augment import augment_session
     from emotiontrack.features import extract_features
     from emotiontrack.frames import extract_frames
     from emotiontrack.video import sample_frames
@@ -120,6 +121,23 @@ def test_features_job_cuts_the_crop_the_image_function_cuts(pretrained_cnn, tmp_
         (box, p), *_ = faces_in_image(bgr, detector, run, geometry)
         assert tuple(box) == tuple(boxes[i])
         assert np.allclose(p, probs[i], atol=1e-6)
+    # augmented copies keep what the cut needs; a geometry for another input size is refused
+    augment_session(tmp_path / "fr.h5", tmp_path / "aug.h5", copies=2, seed=1)
+    extract_features(
+        tmp_path / "aug.h5", d / "cnn.keras", tmp_path / "aug_ft.h5", EMOTIONS, crop=geometry
+    )
+    with h5py.File(tmp_path / "aug.h5") as a, h5py.File(tmp_path / "aug_ft.h5") as ft:
+        assert a.attrs["margin"] == STORED_MARGIN and np.array_equal(a["boxes"][...], boxes)
+        assert ft["probabilities"].shape == (2, 3, 7)
+        assert not np.isnan(ft["probabilities"][...]).any()
+    with pytest.raises(UserInputError, match="does not match"):
+        extract_features(
+            tmp_path / "fr.h5",
+            d / "cnn.keras",
+            tmp_path / "x.h5",
+            EMOTIONS,
+            crop=CropGeometry(size=48, margin=0.1),
+        )
 
 
 @pytest.fixture(scope="module")
