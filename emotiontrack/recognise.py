@@ -27,13 +27,13 @@ def default_detector():
     return face_finder(track=False)
 
 
-def find_faces(detector, image: np.ndarray) -> list[Box]:
-    """Every face ``detector`` finds in a BGR or gray image, largest first, as boxes: its
-    ``detect_faces`` (all faces, objects with a ``box``) when it has one, else the single face
-    of its ``detect`` on the gray image."""
+def find_faces(detector, gray: np.ndarray) -> list[Box]:
+    """Every face ``detector`` finds in a gray image (what the frames job gives it), largest
+    first, as boxes: its ``detect_faces`` (all faces, objects with a ``box``) when it has one,
+    else the single face of its ``detect``."""
     if hasattr(detector, "detect_faces"):
-        return [tuple(int(v) for v in f.box) for f in detector.detect_faces(image)]
-    box = detector.detect(to_gray(image))
+        return [tuple(int(v) for v in f.box) for f in detector.detect_faces(gray)]
+    box = detector.detect(gray)
     return [] if box is None else [tuple(int(v) for v in box)]
 
 
@@ -58,8 +58,9 @@ def faces_in_image(
     sidecar, :func:`emotiontrack.crops.read_geometry`). Returns [(box (x, y, w, h) image
     pixels, probabilities (C,) float32 in the model's output order)], largest face first; []
     when there is no face."""
-    boxes = find_faces(detector, bgr)
+    gray = to_gray(bgr)
+    boxes = find_faces(detector, gray)
     if not boxes:
         return []
-    _, probs = classify(cnn, crops_for(to_gray(bgr), boxes, geometry), geometry)
+    _, probs = classify(cnn, crops_for(gray, boxes, geometry), geometry)
     return list(zip(boxes, probs, strict=True))
