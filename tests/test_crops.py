@@ -8,7 +8,7 @@ import cv2
 import h5py
 import numpy as np
 import pytest
-from conftest import EMOTIONS, write_video
+from conftest import EMOTIONS
 
 from emotiontrack import UserInputError
 from emotiontrack.crops import (
@@ -83,25 +83,17 @@ def pretrained_cnn(tmp_path_factory):
 
 
 @needs_fer
-def test_features_job_cuts_the_crop_the_image_function_cuts(pretrained_cnn, tmp_path):
-    from realmedia import astronaut_bgr
-
+def test_features_job_cuts_the_crop_the_image_function_cuts(pretrained_cnn, real_media, tmp_path):
     from emotiontrack.augment import augment_session
     from emotiontrack.features import extract_features
     from emotiontrack.frames import extract_frames
     from emotiontrack.video import sample_frames
 
     d, run, geometry = pretrained_cnn
-    face = cv2.resize(astronaut_bgr(), (320, 320))
-    frames = []  # the astronaut at three places, one of them cut off by the frame's edge
-    for x in (0, 160, 330):
-        f = np.full((360, 640, 3), 90, np.uint8)
-        w = min(320, 640 - x)
-        f[20:340, x : x + w] = face[:, :w]
-        frames.append(f)
-    video = write_video(tmp_path / "v.mp4", [f for f in frames for _ in range(6)], fps=30)
+    # a real clip, 1 frame a second; the face's wide crop passes the frame's lower edge
+    video = real_media / "WolfgangLanger_Pexels.mp4"
     detector = face_finder(track=False)
-    extract_frames(video, tmp_path / "fr.h5", sample_fps=5, detector=detector)
+    extract_frames(video, tmp_path / "fr.h5", sample_fps=1, detector=detector)
     extract_features(
         tmp_path / "fr.h5", d / "cnn.keras", tmp_path / "ft.h5", EMOTIONS, crop=d / "cnn_crop.json"
     )
@@ -110,8 +102,8 @@ def test_features_job_cuts_the_crop_the_image_function_cuts(pretrained_cnn, tmp_
         margin, probs = float(fr.attrs["margin"]), ft["probabilities"][...]
         assert json.loads(ft.attrs["crop_geometry"])["margin"] == geometry.margin
         assert ft.attrs["stored_crop_margin"] == STORED_MARGIN
-    assert len(found) == 3 and found.all()
-    _, decoded = sample_frames(video, 5)
+    assert len(found) == 20 and found.sum() >= 18
+    _, decoded = sample_frames(video, 1)
     for i, (_, _, bgr) in enumerate(decoded):
         if not found[i]:
             continue
@@ -128,8 +120,8 @@ def test_features_job_cuts_the_crop_the_image_function_cuts(pretrained_cnn, tmp_
     )
     with h5py.File(tmp_path / "aug.h5") as a, h5py.File(tmp_path / "aug_ft.h5") as ft:
         assert a.attrs["margin"] == STORED_MARGIN and np.array_equal(a["boxes"][...], boxes)
-        assert ft["probabilities"].shape == (2, 3, 7)
-        assert not np.isnan(ft["probabilities"][...]).any()
+        p = ft["probabilities"][...]
+        assert p.shape == (2, 20, 7) and not np.isnan(p[:, found]).any()
     with pytest.raises(UserInputError, match="does not match"):
         extract_features(
             tmp_path / "fr.h5",
@@ -165,10 +157,10 @@ def test_real_stills_through_the_image_function(still_labels):
 
 
 @needs_fer
-@pytest.mark.xfail(
-    strict=True,
-    reason="3/5 measured: the angry still reads as sad at every margin tried, and the disgust "
-    "still has no Haar face (BlazeFace finds it; the model says neutral). README, Crop geometry",
-)
 def test_four_of_five_labelled_real_stills(still_labels):
+    if default_detector().describe().startswith("opencv-haar"):
+        pytest.xfail(
+            "3/5 with the Haar cascade: it finds no face in the disgust still, and the angry "
+            "still reads as sad (README, Crop geometry)"
+        )
     assert sum(label == emotion for label, emotion in still_labels.values()) >= 4, still_labels
