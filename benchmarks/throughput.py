@@ -153,8 +153,6 @@ def stage_main(spec: dict) -> None:
             video,
             spec["frames_h5"],
             sample_fps=fr["fps"],
-            crop_size=fr["crop_size"],
-            margin=fr["margin"],
             detector=face_finder(**settings),
             threads=threads,
         )

@@ -2,10 +2,10 @@
 emotions, a FER2013-format training CSV and participant videos with ground-truth annotations.
 
 One face renderer (:func:`render_face`) is used for both the training images and the videos, and the
-48x48 training crops are cut exactly the way the video pipeline cuts faces
-(``face_finder(track=False).detect(gray)``, the default detector, then
-``crop_face(gray, box, 48, margin=0.1)``), so a CNN trained on
-the CSV sees the same kind of crop it later gets from the videos.
+48x48 training crops are cut the way the video pipeline finds faces (``face_finder(track=False)
+.detect(gray)``, the default detector) with margin 0.1 (``crop_face(gray, box, 48, margin=0.1)``),
+the geometry the CNN trained on the CSV records (config ``fer.crop_margin``: 0.1) and is fed from
+the videos, so it sees the same kind of crop.
 
 Faces are drawn the way OpenCV's frontal-face Haar cascade expects a face to look (radial skin
 shading, dark blurred eye sockets, brows, a lighter nose bridge and cheeks), not as flat cartoons,

@@ -1,5 +1,8 @@
 """Per-session face frames: sample a video, detect and crop the face, store one HDF5 per session.
 
+The crop stored is the wide one of :func:`emotiontrack.crops.stored_crop` (twice the face box's
+side), independent of the CNN: each CNN's own crop is cut from it in the features job.
+
 Frames without a detectable face are kept as flagged gaps (``face_found`` False, an all-zero crop,
 box -1), never dropped, so every later stage stays aligned to the video's time axis. Crops are
 appended to resizable HDF5 datasets in blocks, so memory does not grow with video length.
@@ -24,7 +27,8 @@ import numpy as np
 from tqdm import tqdm
 
 from .blazeface import KEYPOINTS, MESH_FILE, MESH_POINTS, FaceMesh
-from .faces import BlazeFaceDetector, FaceDetector, FaceTracker, crop_face, face_finder, to_gray
+from .crops import STORED_MARGIN, STORED_SIZE, stored_crop
+from .faces import BlazeFaceDetector, FaceDetector, FaceTracker, face_finder, to_gray
 from .video import prefetch, sample_frames, sha256sum
 
 log = logging.getLogger(__name__)
@@ -71,21 +75,21 @@ def extract_frames(
     out_h5: str | Path,
     *,
     sample_fps: float = 5.0,
-    crop_size: int = 96,
-    margin: float = 0.1,
     detector: FaceDetector | BlazeFaceDetector | FaceTracker | None = None,
     mesh: bool = False,
     block: int = 256,
     threads: int = 1,
 ) -> dict:
     """Sample ``video`` at ``sample_fps``, find the largest face per sampled frame and write
-    ``out_h5`` with datasets ``faces`` (T, crop_size, crop_size) uint8, ``timestamps`` (T,) seconds,
-    ``frame_index`` (T,) int64, ``boxes`` (T, 4) int32 x,y,w,h in video pixels (-1 if none) and
-    ``face_found`` (T,) bool, ``keypoints`` (T, 6, 2) float32 x, y video pixels of the
+    ``out_h5`` with datasets ``faces`` (T, S, S) uint8, the wide crops of
+    :func:`emotiontrack.crops.stored_crop` (S = ``crop_size`` attribute, cut with the ``margin``
+    attribute around the box; each CNN's own crop is cut from them later), ``timestamps`` (T,)
+    seconds, ``frame_index`` (T,) int64, ``boxes`` (T, 4) int32 x,y,w,h in video pixels (-1 if
+    none), ``face_found`` (T,) bool, ``keypoints`` (T, 6, 2) float32 x, y video pixels of the
     detector's key points (attribute ``keypoint_names``; NaN without a face or for a detector
     without key points) and, with ``mesh``, ``mesh`` (T, 468, 3) float32 (MediaPipe's face mesh
     on the face box: x, y video pixels, z depth on the same scale; NaN without a face);
-    attributes record the source path, its SHA-256, fps and detector.
+    attributes record the source path, its SHA-256, fps, detector and the crop's size and margin.
     ``detector``: how the face is found (default: :func:`~emotiontrack.faces.face_finder`'s, the
     config's default);
     ``threads``: OpenCV threads, and > 1 also decodes in a thread of its own.
@@ -93,15 +97,21 @@ def extract_frames(
     cv2.setNumThreads(max(1, int(threads)))
     detector = detector or face_finder()
     info, frames = sample_frames(video, sample_fps)
-    # ((index, time, gray), gray) per sampled frame: the key carries the gray frame through the
-    # finder (which may hold a few frames back) to the crop; BGR is dropped once converted
-    grays = (((idx, t, g), g) for idx, t, frame in frames for g in (to_gray(frame),))
+    # ((index, time, gray), image) per sampled frame: the key carries the gray frame through the
+    # finder (which may hold a few frames back) to the crop. BlazeFace, a colour model, is given
+    # the BGR frame (as the CLI and the service give it a photo: the same face, the same box);
+    # the Haar cascade works on gray, and BGR is then dropped once converted.
+    colour = isinstance(detector, BlazeFaceDetector)
+    grays = (
+        ((idx, t, g), frame if colour else g) for idx, t, frame in frames for g in (to_gray(frame),)
+    )
     if threads > 1:
         grays = prefetch(grays, depth=16)
     expected = int(info.duration_s * sample_fps) + 1
     out_h5 = Path(out_h5)
     out_h5.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_h5.with_suffix(".h5.part")
+    crop_size = STORED_SIZE
     blank = np.zeros((crop_size, crop_size), np.uint8)
     no_points = np.full((len(KEYPOINTS), 2), np.nan, np.float32)
     no_mesh = np.full((MESH_POINTS, 3), np.nan, np.float32)
@@ -128,7 +138,7 @@ def extract_frames(
             if mesher is not None:
                 row["mesh"] = no_mesh if face is None else mesher(gray, box, face.keypoints)
             rows.add(
-                faces=blank if box is None else crop_face(gray, box, crop_size, margin),
+                faces=blank if box is None else stored_crop(gray, box),
                 timestamps=t,
                 frame_index=idx,
                 boxes=(-1, -1, -1, -1) if box is None else box,
@@ -149,7 +159,7 @@ def extract_frames(
                 "width": info.width,
                 "height": info.height,
                 "crop_size": crop_size,
-                "margin": margin,
+                "margin": STORED_MARGIN,
                 "detector": detector.describe(),
             }
         )

@@ -3,10 +3,11 @@
 Everything here runs the workflow's own code path, never a copy of it: faces are found by
 :func:`~emotiontrack.live.default_detector`, the workflow's default BlazeFace detector
 (:meth:`~emotiontrack.faces.BlazeFaceDetector.detect_faces`: every face, not only the
-largest), cut by :func:`~emotiontrack.faces.crop_face` with the frames job's crop size and
-margin, and classified by :func:`~emotiontrack.features.classify_crops`, the step the features
-job runs, with the CNN :func:`~emotiontrack.features.load_cnn` loads (a built-in
-pretrained model by name, or a model file). A video's timeline is made by the workflow's frames
+largest), cut as the frames job then the features job cut it (the wide stored crop, then the
+model's own geometry: :func:`~emotiontrack.recognise.crops_for`), and classified by
+:func:`~emotiontrack.crops.classify`, the step the features job runs, with the CNN
+:func:`~emotiontrack.features.load_cnn` loads (a built-in pretrained model by name, or a model
+file). A video's timeline is made by the workflow's frames
 and features jobs and written by the predictions writer; its chart by the trends step.
 
 - :class:`Recogniser`: detect, crop and classify every face in a BGR image (the CLI's ``image``,
@@ -34,19 +35,17 @@ import cv2
 import numpy as np
 
 from . import UserInputError
-from .faces import BlazeFaceDetector, Box, crop_face, face_finder, to_gray
-from .features import classify_crops, load_cnn
+from .crops import CropGeometry, classify, read_geometry
+from .faces import BlazeFaceDetector, Box, face_finder, to_gray
+from .features import load_cnn
 from .labels import FER2013_CODES
+from .recognise import crops_for
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "fer2013-mini-xception"
 # The config's default emotion list (FER2013 order), which the built-in model predicts.
 DEFAULT_EMOTIONS = [FER2013_CODES[i] for i in range(7)]
-# The frames job's crop (config frames.crop_size, frames.margin defaults): the CNN sees the same
-# crop here as in the workflow.
-CROP_SIZE = 96
-MARGIN = 0.1
 
 
 class NoFaceError(UserInputError):
@@ -81,8 +80,8 @@ class Recogniser:
     ``model``: a built-in pretrained model name (default ``fer2013-mini-xception``) or a model
     file (the workflow's ``results/models/cnn.keras``, or any file ``cnn.pretrained`` accepts once
     wrapped); ``emotions``: the model's outputs in order (default: the config's default list).
-    ``crop_size``/``margin``/``detector_model``: the config's ``frames`` keys (see
-    :func:`default_detector`).
+    ``geometry``: the crop the model takes (default: :func:`model_geometry`, the model's own);
+    ``detector_model``: the config's ``frames.detector_model`` (see :func:`default_detector`).
     Thread-safe: calls are serialised (the detector and the CNN are shared)."""
 
     def __init__(
@@ -90,8 +89,7 @@ class Recogniser:
         model: str | Path = DEFAULT_MODEL,
         emotions: list[str] | None = None,
         *,
-        crop_size: int = CROP_SIZE,
-        margin: float = MARGIN,
+        geometry: CropGeometry | None = None,
         detector_model: str = "both",
         engine: str = "auto",
         threads: int = 1,
@@ -99,21 +97,22 @@ class Recogniser:
         cv2.setNumThreads(max(1, int(threads)))
         self.model = str(model)
         self.emotions = list(emotions or DEFAULT_EMOTIONS)
-        self.crop_size, self.margin = crop_size, margin
         self.detector = default_detector(detector_model)
         self.run, self.input_size, _, self.feature_dim, self.engine = _load_model(
             self.model, self.emotions, engine, threads
         )
+        self.geometry = geometry or model_geometry(self.model, self.input_size)
         self._lock = threading.Lock()
 
     def classify(self, gray: np.ndarray, boxes: list[Box]) -> list[Face]:
-        """Crop each box from a gray (H, W) uint8 frame as the frames job does and classify the
-        crops as the features job does."""
+        """Crop each box from a gray (H, W) uint8 frame as the frames job then the features job
+        do (:func:`emotiontrack.recognise.crops_for`) and classify the crops as the features job
+        does (:func:`emotiontrack.crops.classify`)."""
         if not boxes:
             return []
-        crops = np.stack([crop_face(gray, b, self.crop_size, self.margin) for b in boxes])
+        crops = crops_for(gray, boxes, self.geometry)
         with self._lock:
-            _, probs = classify_crops(self.run, self.input_size, crops)
+            _, probs = classify(self.run, crops, self.geometry)
         return [self._face(b, p) for b, p in zip(boxes, probs, strict=True)]
 
     def cnn(self) -> tuple:
@@ -129,8 +128,8 @@ class Recogniser:
     def faces(self, image: np.ndarray) -> list[Face]:
         """Every face in a BGR (H, W, 3) or gray (H, W) uint8 image, largest first."""
         gray = to_gray(image)
-        with self._lock:
-            boxes = [f.box for f in self.detector.detect_faces(gray)]
+        with self._lock:  # BGR to the colour detector, as the frames job gives it
+            boxes = [f.box for f in self.detector.detect_faces(image)]
         return self.classify(gray, boxes)
 
     def _face(self, box: Box, probs: np.ndarray) -> Face:
@@ -158,6 +157,19 @@ def _load_model(model: str, emotions: list[str], engine: str = "auto", threads: 
             f"({', '.join(emotions)}); list the model's classes with --emotions"
         )
     return cnn
+
+
+def model_geometry(model: str, size: int) -> CropGeometry:
+    """The crop ``model`` takes: the sidecar the workflow writes beside its model
+    (``results/models/cnn_crop.json`` for ``cnn.keras``, ``cnn_pretrained_crop.json`` for
+    ``cnn_pretrained.keras``) when there is one, else the pretrained model's own
+    (:func:`emotiontrack.pretrained.crop_geometry`); ``size``: the model's input side."""
+    from .pretrained import crop_geometry
+
+    sidecar = Path(model).with_name(f"{Path(model).stem}_crop.json")
+    if model not in _builtin_names() and sidecar.is_file():
+        return read_geometry(sidecar)
+    return crop_geometry(model, size)
 
 
 def default_detector(detector_model: str = "both") -> BlazeFaceDetector:
@@ -518,8 +530,6 @@ def video_timeline(
         video,
         paths["frames"],
         sample_fps=sample_fps,
-        crop_size=CROP_SIZE,
-        margin=MARGIN,
         detector=face_finder(track=track),
         threads=threads,
     )
@@ -527,7 +537,10 @@ def video_timeline(
         raise NoFaceError(
             f"{video}: no face found in any of its {summary['n_frames']} sampled frames"
         )
-    extract_features(paths["frames"], model, paths["features"], emotions, threads=threads, cnn=cnn)
+    geometry = model_geometry(str(model), cnn[1])
+    extract_features(
+        paths["frames"], model, paths["features"], emotions, crop=geometry, threads=threads, cnn=cnn
+    )
     with h5py.File(paths["features"], "r") as h5:
         p = h5["probabilities"][...]
         found = h5["face_found"][...]

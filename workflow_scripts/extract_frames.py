@@ -8,8 +8,6 @@ with step_logging(snakemake.log[0]):
         snakemake.input.video,
         snakemake.output.h5,
         sample_fps=p.fps,
-        crop_size=p.crop_size,
-        margin=p.margin,
         detector=face_finder(
             detector=p.detector,
             detector_model=p.detector_model,
