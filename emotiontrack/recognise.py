@@ -27,13 +27,13 @@ def default_detector():
     return face_finder(track=False)
 
 
-def find_faces(detector, gray: np.ndarray) -> list[Box]:
-    """Every face ``detector`` finds in a gray image (what the frames job gives it), largest
-    first, as boxes: its ``detect_faces`` (all faces, objects with a ``box``) when it has one,
+def find_faces(detector, image: np.ndarray) -> list[Box]:
+    """Every face ``detector`` finds in a BGR or gray image (the frames job gives BlazeFace the
+    BGR frame, the Haar cascade gray; both accept either), largest first, as boxes: its ``detect_faces`` (all faces, objects with a ``box``) when it has one,
     else the single face of its ``detect``."""
     if hasattr(detector, "detect_faces"):
-        return [tuple(int(v) for v in f.box) for f in detector.detect_faces(gray)]
-    box = detector.detect(gray)
+        return [tuple(int(v) for v in f.box) for f in detector.detect_faces(image)]
+    box = detector.detect(image)
     return [] if box is None else [tuple(int(v) for v in box)]
 
 
@@ -59,7 +59,7 @@ def faces_in_image(
     pixels, probabilities (C,) float32 in the model's output order)], largest face first; []
     when there is no face."""
     gray = to_gray(bgr)
-    boxes = find_faces(detector, gray)
+    boxes = find_faces(detector, bgr)
     if not boxes:
         return []
     _, probs = classify(cnn, crops_for(gray, boxes, geometry), geometry)

@@ -150,11 +150,11 @@ def test_missing_model_is_one_clear_line(real_media, tmp_path):
 
 
 def test_detect_faces_includes_the_largest_face_first(real_media):
-    gray = cv2.imread(str(real_media / "multi_face.jpg"), cv2.IMREAD_GRAYSCALE)
+    bgr = cv2.imread(str(real_media / "multi_face.jpg"))  # colour, as a photo comes
     det = default_detector()
-    boxes = [f.box for f in det.detect_faces(gray)]
+    boxes = [f.box for f in det.detect_faces(bgr)]
     assert len(boxes) == 5
-    assert boxes[0] == det.detect(gray)
+    assert boxes[0] == det.detect(bgr)
     areas = [w * h for _, _, w, h in boxes]
     assert areas == sorted(areas, reverse=True)
 
