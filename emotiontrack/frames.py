@@ -73,7 +73,8 @@ def extract_frames(
     block: int = 256,
     threads: int = 1,
 ) -> dict:
-    """Sample ``video`` at ``sample_fps``, find the largest face per sampled frame and write
+    """Sample ``video`` at ``sample_fps`` (or every frame of a slower video; attribute
+    ``fps_sampled`` is the rate really sampled), find the largest face per sampled frame and write
     ``out_h5`` with datasets ``faces`` (T, crop_size, crop_size) uint8, ``timestamps`` (T,) seconds,
     ``frame_index`` (T,) int64, ``boxes`` (T, 4) int32 x,y,w,h in video pixels (-1 if none) and
     ``face_found`` (T,) bool; attributes record the source path, its SHA-256, fps and detector.
@@ -123,7 +124,8 @@ def extract_frames(
                 "source": str(video),
                 "source_sha256": sha256sum(video),
                 "fps_video": info.fps,
-                "fps_sampled": float(sample_fps),
+                # the real sampling rate: every frame is taken from a video slower than asked
+                "fps_sampled": float(min(sample_fps, info.fps)),
                 "n_frames_video": info.n_frames,
                 "width": info.width,
                 "height": info.height,
