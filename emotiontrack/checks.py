@@ -10,6 +10,7 @@ key or row, and the fix; things that are fine but suspicious come back as warnin
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 from collections.abc import Iterable
@@ -92,13 +93,18 @@ def _with_defaults(cls):
     return validators.extend(cls, {"properties": set_defaults})
 
 
+@functools.lru_cache(maxsize=4)
+def _schema(path: str) -> dict:
+    return yaml.safe_load(Path(path).read_text())
+
+
 def check_config(config: dict, schema_path: str | Path, source: str) -> dict:
     """Validate ``config`` against the JSON schema at ``schema_path``, filling in defaults in
     place; raise UserInputError naming ``source`` (the config file), the key and what it expects —
     the first problem only, without the schema."""
     if not isinstance(config, dict):
         raise UserInputError(f"{source}: the config must be a mapping of keys to values")
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = _schema(str(schema_path))
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     try:
         errors = list(validator.iter_errors(config))

@@ -18,13 +18,13 @@ _ERROR = re.compile(r"^Error in rule (\S+?):?(?:,|$)")
 _LOG = re.compile(r"^\s+log: (.+?) \(check log file")
 
 
-def failed_jobs(snakemake_log: str | Path | None) -> list[tuple[str, str]]:
-    """(rule, log file) of each failed job named in Snakemake's own run log (``Error in rule``
-    blocks; jobs of a failed group too). The log file is '' where the rule has none."""
-    if not snakemake_log or not Path(snakemake_log).is_file():
-        return []
+def failed_jobs(snakemake_log: str | Path | list | None) -> list[tuple[str, str]]:
+    """(rule, log file) of each failed job named in Snakemake's own run log(s) (``Error in rule``
+    blocks). The log file is '' where the rule has none."""
+    logs = snakemake_log if isinstance(snakemake_log, list | tuple) else [snakemake_log]
+    text = "\n".join(Path(p).read_text(errors="replace") for p in logs if p and Path(p).is_file())
     jobs: list[list[str]] = []
-    for line in Path(snakemake_log).read_text(errors="replace").splitlines():
+    for line in text.splitlines():
         if m := _ERROR.match(line):
             jobs.append([m.group(1), ""])
         elif jobs and (m := _LOG.match(line)) and not jobs[-1][1]:

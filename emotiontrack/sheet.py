@@ -8,7 +8,9 @@ a comment; a ``#`` anywhere else is part of the value (``data/take#2.mp4``).
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import warnings
 from pathlib import Path
 
 import jsonschema
@@ -46,8 +48,7 @@ def load_sessions(
     df.attrs["rows"] = rows
     if df.empty:
         raise UserInputError(f"{path}: the session sheet has no rows")
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _validator(str(schema_path))
     seen: dict[tuple[str, str], int] = {}
     for i, row in zip(df.attrs["rows"], df.to_dict("records"), strict=True):
         where = f"{path}, row {i + 2} ({row.get('participant', '')}/{row.get('condition', '')})"
@@ -81,6 +82,11 @@ def load_sessions(
     return df.set_index("session", drop=False)
 
 
+@functools.lru_cache(maxsize=4)
+def _validator(schema_path: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(yaml.safe_load(Path(schema_path).read_text()))
+
+
 def _read_sheet(path: Path) -> pd.DataFrame:
     """The sheet's rows as strings, comment and blank lines left out; ``attrs["rows"]`` holds each
     row's 0-based data-line number as the file counts it (for messages)."""
@@ -99,20 +105,29 @@ def _read_sheet(path: Path) -> pd.DataFrame:
     ]
     if not lines:
         raise UserInputError(f"{path}: the session sheet is empty; it needs a header row {COLUMNS}")
+    header_line = lines[0][0]
+    width = lines[0][1].count("\t") + 1
+    for n, line in lines[1:]:
+        if line.count("\t") + 1 > width:
+            raise UserInputError(
+                f"{path}, row {n + 1}: {line.count(chr(9)) + 1} tab-separated fields, but the "
+                f"header has {width}; remove the extra tabs (or name the column in the header)"
+            )
     try:
-        df = pd.read_csv(
-            io.StringIO("\n".join(line for _, line in lines)),
-            sep="\t",
-            dtype=str,
-            keep_default_na=False,
-            quoting=csv.QUOTE_NONE,
-            skip_blank_lines=False,
-            index_col=False,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)  # short rows: empty cells
+            df = pd.read_csv(
+                io.StringIO("\n".join(line for _, line in lines)),
+                sep="\t",
+                dtype=str,
+                keep_default_na=False,
+                quoting=csv.QUOTE_NONE,
+                skip_blank_lines=False,
+                index_col=False,
+            )
     except (ValueError, pd.errors.ParserError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserInputError(f"{path}: cannot read as a tab-separated sheet ({first})") from None
-    header_line = lines[0][0]
     df.columns = [str(c).strip() for c in df.columns]
     dup = sorted({c for c in df.columns if list(df.columns).count(c) > 1})
     if dup or any(c.startswith("Unnamed:") or "." in c for c in df.columns):

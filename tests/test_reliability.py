@@ -11,7 +11,6 @@ import struct
 import subprocess
 import sys
 import wave
-from pathlib import Path
 
 import cv2
 import numpy as np
