@@ -23,17 +23,22 @@ GENERATED = ("resources/demo/",)
 from emotiontrack import checks
 from emotiontrack.problems import problem_rows, summary, write_problems
 
-CONFIG_FILE = ", ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml"
+CONFIG_FILE = (
+    ", ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml"
+)
 PROBLEMS_TSV = "results/problems.tsv"
 WARNINGS = []
 EXCLUDED = {}  # session -> why it was left out (bad_videos: exclude)
-VIDEOS = {}  # video path -> VideoInfo, or the message saying why it is not a usable video
+# video path -> VideoInfo, or the message saying why it is not a usable video
+VIDEOS = {}
 
 
 def check_inputs():
     """Run every up-front check; fill VIDEOS, WARNINGS and EXCLUDED; return the sheet."""
     checks.check_config(
-        config, Path(workflow.basedir) / "config/schemas/config.schema.yaml", CONFIG_FILE
+        config,
+        Path(workflow.basedir) / "config/schemas/config.schema.yaml",
+        CONFIG_FILE,
     )
     fer_path, emotions = config["fer"]["path"], config["emotions"]
     image_classes = ()
@@ -66,13 +71,17 @@ def check_inputs():
             if config["bad_videos"] == "exclude":
                 EXCLUDED[s] = info
             else:
-                WARNINGS.append(f"{info} (session {s} will fail; bad_videos: exclude skips it)")
+                WARNINGS.append(
+                    f"{info} (session {s} will fail; bad_videos: exclude skips it)"
+                )
             info = None
         if info is not None:
             warning = checks.sampling_warning(info, config["frames"]["fps"], where)
             WARNINGS.extend([warning] if warning else [])
         if row["annotation"] and not row["annotation"].startswith(GENERATED):
-            WARNINGS.extend(checks.check_annotation(row["annotation"], emotions, where, info))
+            WARNINGS.extend(
+                checks.check_annotation(row["annotation"], emotions, where, info)
+            )
     return sessions
 
 
@@ -81,17 +90,26 @@ try:
 except UserInputError as e:
     sys.exit(f"EmotionTrack configuration error: {e}")
 if WARNINGS and workflow.is_main_process:
-    print(*(f"EmotionTrack warning: {w}" for w in WARNINGS), sep="\n", file=sys.stderr)
+    shown = [f"EmotionTrack warning: {w}" for w in WARNINGS[:10]]
+    if len(WARNINGS) > 10:
+        shown.append(
+            f"EmotionTrack: {len(WARNINGS) - 10} more warnings "
+            f"(all in {PROBLEMS_TSV} after the run)"
+        )
+    print(*shown, sep="\n", file=sys.stderr)
 
 
 def report_problems(log, failed):
     """At the end of a run: results/problems.tsv, and a summary of what failed or was left
     out on the console (Snakefile's onsuccess/onerror)."""
     rows = problem_rows(log if failed else None, SESSIONS.index, EXCLUDED, WARNINGS)
-    write_problems(rows, PROBLEMS_TSV)
     text = summary(rows, PROBLEMS_TSV)
     if text:
         print(text, file=sys.stderr)
+    try:
+        write_problems(rows, PROBLEMS_TSV)
+    except OSError as e:  # results/ on a full disk
+        print(f"EmotionTrack: could not write {PROBLEMS_TSV}: {e}", file=sys.stderr)
 
 
 def sampled_fps(sessions):
