@@ -321,5 +321,5 @@ def sampling_warning(video: VideoInfo, sample_fps: float, where: str) -> str | N
 def effective_fps(sample_fps: float, videos: Iterable[VideoInfo]) -> float:
     """The rate the frames of ``videos`` are actually sampled at: ``sample_fps``, or the slowest
     video's own rate when that is lower (every frame of it is taken)."""
-    rates = [v.fps for v in videos if v.fps > 0]
-    return float(min([sample_fps, *rates]))
+    slower = [v.fps for v in videos if 0 < v.fps < sample_fps]
+    return float(min(slower)) if slower else sample_fps

@@ -15,21 +15,31 @@ from .logs import FAILURE_PREFIX
 
 COLUMNS = ["session", "step", "kind", "message", "log"]
 _ERROR = re.compile(r"^Error in rule (\S+?):?(?:,|$)")
+_GROUP_RULE = re.compile(r"^\s+rule (\S+):$")  # a job of a failed group (cluster profile)
 _LOG = re.compile(r"^\s+log: (.+?) \(check log file")
 
 
 def failed_jobs(snakemake_log: str | Path | list | None) -> list[tuple[str, str]]:
-    """(rule, log file) of each failed job named in Snakemake's own run log(s) (``Error in rule``
-    blocks). The log file is '' where the rule has none."""
+    """(rule, log file) of each failed job named in Snakemake's own run log(s): ``Error in rule``
+    blocks, and the jobs of a failed group whose log says it failed (a group lists all its
+    jobs). The log file is '' where the rule has none."""
     logs = snakemake_log if isinstance(snakemake_log, list | tuple) else [snakemake_log]
     text = "\n".join(Path(p).read_text(errors="replace") for p in logs if p and Path(p).is_file())
-    jobs: list[list[str]] = []
+    jobs: list[list] = []
     for line in text.splitlines():
         if m := _ERROR.match(line):
-            jobs.append([m.group(1), ""])
+            jobs.append([m.group(1), "", False])
+        elif m := _GROUP_RULE.match(line):
+            jobs.append([m.group(1), "", True])
         elif jobs and (m := _LOG.match(line)) and not jobs[-1][1]:
             jobs[-1][1] = m.group(1).split(", ")[0]
-    return list(dict.fromkeys(map(tuple, jobs)))
+    failed = [(r, log) for r, log, grouped in jobs if not grouped or _failed_here(log)]
+    return list(dict.fromkeys(failed))
+
+
+def _failed_here(log_path: str) -> bool:
+    p = Path(log_path)
+    return bool(log_path) and p.is_file() and FAILURE_PREFIX in p.read_text(errors="replace")
 
 
 def first_error(log_path: str | Path) -> str:

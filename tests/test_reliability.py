@@ -370,12 +370,19 @@ def test_problem_summary_from_snakemake_log(tmp_path):
     )
     study_log = tmp_path / "logs/evaluate_study.log"
     study_log.write_text("Traceback (most recent call last):\nKeyError: 'x'\n")
+    ok_log = tmp_path / "logs/contact_sheet/P1_A.log"  # a job of the failed group that succeeded
+    ok_log.parent.mkdir(parents=True)
+    ok_log.write_text("done\n")
     run_log = tmp_path / "run.log"
     run_log.write_text(
         "Error in rule extract_frames:\n    jobid: 3\n    input: data/P2_A.mp4\n"
         f"    log: {frames_log} (check log file(s) for error details)\n"
         "Error in rule evaluate_study:\n    jobid: 1\n"
         f"    log: {study_log} (check log file(s) for error details)\n"
+        "Error in group frames:\n    jobs:\n        rule contact_sheet:\n"
+        f"            log: {ok_log} (check log file(s) for error details)\n"
+        "        rule extract_frames:\n"
+        f"            log: {frames_log} (check log file(s) for error details)\n"
     )
     assert failed_jobs(run_log) == [
         ("extract_frames", str(frames_log)),
