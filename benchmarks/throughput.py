@@ -145,15 +145,14 @@ def stage_main(spec: dict) -> None:
         from emotiontrack.frames import extract_frames
 
         fr = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["frames"]
-        keys = ("detect_width", "min_neighbors", "track", "track_face_px", "track_margin")
+        keys = ("detector", "detector_model", "detector_min_score", "detector_min_face")
+        keys += ("detect_width", "min_neighbors", "track", "track_face_px", "track_margin")
         keys += ("track_size_range", "track_refresh_every", "track_lost_every")
         settings = {k: fr[k] for k in keys} | spec.get("override", {})
         info = extract_frames(
             video,
             spec["frames_h5"],
             sample_fps=fr["fps"],
-            crop_size=fr["crop_size"],
-            margin=fr["margin"],
             detector=face_finder(**settings),
             threads=threads,
         )

@@ -4,6 +4,10 @@ Each copy applies one seeded, sequence-level transform (horizontal flip, small r
 brightness and contrast change) plus a little per-frame jitter and noise, so the copy looks like the
 same session recorded slightly differently. Expressions are left-right symmetric enough that a flip
 keeps the label; frames without a face stay empty and flagged.
+
+The copies are made of the frames job's wide crops (:mod:`emotiontrack.crops`), before each CNN's
+own crop is cut: rotation and zoom turn them about the face box's centre, and the features job
+cuts the model's crop from a copy as from the original (the crops' ``margin`` attribute is kept).
 """
 
 from __future__ import annotations
@@ -46,11 +50,14 @@ def augment_session(
     frames_h5: str | Path, out_h5: str | Path, *, copies: int = 2, seed: int = 0
 ) -> dict:
     """Write ``copies`` augmented versions of a session: ``faces`` (K, T, S, S) uint8 plus the
-    session's ``timestamps`` and ``face_found``; the drawn parameters go in attribute ``params``."""
+    session's ``timestamps``, ``face_found`` and, when it has them, ``frame_index`` and ``boxes``;
+    the session's attributes (the crops' ``margin`` among them) are kept and the drawn parameters
+    go in attribute ``params``."""
     with h5py.File(frames_h5, "r") as src:
         faces = src["faces"][...]
         found = src["face_found"][...]
         timestamps = src["timestamps"][...]
+        kept = {k: src[k][...] for k in ("frame_index", "boxes") if k in src}
         attrs = dict(src.attrs)
     # Seed from the config seed and the session's content, so each session gets its own draws.
     rng = np.random.default_rng([seed, int(str(attrs.get("source_sha256", "0"))[:8] or "0", 16)])
@@ -69,6 +76,8 @@ def augment_session(
         )
         dst.create_dataset("timestamps", data=timestamps)
         dst.create_dataset("face_found", data=found)
+        for k, v in kept.items():
+            dst.create_dataset(k, data=v)
         dst.attrs.update({k: v for k, v in attrs.items()})
         dst.attrs["params"] = json.dumps(params)
         dst.attrs["copies"] = copies

@@ -112,7 +112,9 @@ def check_config(config: dict, schema_path: str | Path, source: str) -> dict:
         raise UserInputError(f"{source}: cannot read the config ({e})") from None
     if errors:
         best = jsonschema.exceptions.best_match(errors)
-        raise UserInputError(_config_message(best, schema, source))
+        # one line, whatever the keys hold
+        text = _config_message(best, schema, source)
+        raise UserInputError(text.replace("\n", "\\n").replace("\r", "\\r"))
     return config
 
 

@@ -303,24 +303,35 @@ def feature_model(model):
     return keras.Model(model.inputs, [model.get_layer(FEATURES_LAYER).output, model.output])
 
 
-def batched_outputs(model, X: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``model`` in batches of ``batch_size`` through one traced function (far cheaper per frame
-    than ``model.predict`` on small inputs). X: (N, H, W) uint8/float; returns (features (N, D),
-    probabilities (N, C)) float32. Empty input gives empty arrays."""
+def traced_outputs(model, batch_size: int = 256):
+    """``model`` as a function X (N, H, W) uint8/float -> (features (N, D), probabilities (N, C))
+    float32, run in batches of ``batch_size`` through one traced function that is kept between
+    calls (far cheaper per frame than ``model.predict`` on small inputs, and no retracing per
+    call: what a live stream needs). Empty input gives empty arrays."""
     import tensorflow as tf
 
     fm = feature_model(model)
     d = int(fm.outputs[0].shape[-1])
     c = int(fm.outputs[1].shape[-1])
-    if len(X) == 0:
-        return np.zeros((0, d), np.float32), np.zeros((0, c), np.float32)
-    run = tf.function(lambda x: fm(x, training=False), reduce_retracing=True)
-    feats, probs = [], []
-    for s in range(0, len(X), batch_size):
-        f, p = run(tf.convert_to_tensor(X[s : s + batch_size, ..., None], tf.float32))
-        feats.append(f.numpy())
-        probs.append(p.numpy())
-    return np.concatenate(feats).astype(np.float32), np.concatenate(probs).astype(np.float32)
+    traced = tf.function(lambda x: fm(x, training=False), reduce_retracing=True)
+
+    def run(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if len(X) == 0:
+            return np.zeros((0, d), np.float32), np.zeros((0, c), np.float32)
+        feats, probs = [], []
+        for s in range(0, len(X), batch_size):
+            f, p = traced(tf.convert_to_tensor(X[s : s + batch_size, ..., None], tf.float32))
+            feats.append(f.numpy())
+            probs.append(p.numpy())
+        return np.concatenate(feats).astype(np.float32), np.concatenate(probs).astype(np.float32)
+
+    return run
+
+
+def batched_outputs(model, X: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``model`` over X once (see :func:`traced_outputs`). X: (N, H, W) uint8/float; returns
+    (features (N, D), probabilities (N, C)) float32. Empty input gives empty arrays."""
+    return traced_outputs(model, batch_size)(X)
 
 
 def evaluate_cnn(

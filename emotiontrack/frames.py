@@ -1,13 +1,19 @@
 """Per-session face frames: sample a video, detect and crop the face, store one HDF5 per session.
 
+The crop stored is the wide one of :func:`emotiontrack.crops.stored_crop` (twice the face box's
+side), independent of the CNN: each CNN's own crop is cut from it in the features job.
+
 Frames without a detectable face are kept as flagged gaps (``face_found`` False, an all-zero crop,
 box -1), never dropped, so every later stage stays aligned to the video's time axis. Crops are
 appended to resizable HDF5 datasets in blocks, so memory does not grow with video length.
 
-The face is found by a :class:`~emotiontrack.faces.FaceTracker` by default (search around the last
-face, full detection when that fails) or, given a :class:`~emotiontrack.faces.FaceDetector`, by
-full detection in every sampled frame. With ``threads > 1`` decoding runs in a thread of its own,
-overlapping detection (OpenCV releases the GIL in both).
+The face is found by the finder given: a detector (:class:`~emotiontrack.faces.BlazeFaceDetector`,
+the default, or :class:`~emotiontrack.faces.FaceDetector`, the Haar cascade) detecting in every
+sampled frame, or a :class:`~emotiontrack.faces.FaceTracker` around one (search around the last
+face, full detection when that fails). The detector's key points (BlazeFace: eyes, nose tip,
+mouth, ears) are stored per sampled frame, and optionally MediaPipe's 468-point face mesh. With
+``threads > 1`` decoding runs in a thread of its own, overlapping detection (OpenCV releases the
+GIL in both).
 """
 
 from __future__ import annotations
@@ -20,7 +26,9 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from .faces import FaceDetector, FaceTracker, crop_face, to_gray
+from .blazeface import KEYPOINTS, MESH_FILE, MESH_POINTS, FaceMesh
+from .crops import STORED_MARGIN, STORED_SIZE, stored_crop
+from .faces import BlazeFaceDetector, FaceDetector, FaceTracker, face_finder, to_gray
 from .video import prefetch, sample_frames, sha256sum
 
 log = logging.getLogger(__name__)
@@ -67,33 +75,48 @@ def extract_frames(
     out_h5: str | Path,
     *,
     sample_fps: float = 5.0,
-    crop_size: int = 96,
-    margin: float = 0.1,
-    detector: FaceDetector | FaceTracker | None = None,
+    detector: FaceDetector | BlazeFaceDetector | FaceTracker | None = None,
+    mesh: bool = False,
     block: int = 256,
     threads: int = 1,
 ) -> dict:
     """Sample ``video`` at ``sample_fps`` (or every frame of a slower video; attribute
     ``fps_sampled`` is the rate really sampled), find the largest face per sampled frame and write
-    ``out_h5`` with datasets ``faces`` (T, crop_size, crop_size) uint8, ``timestamps`` (T,) seconds,
-    ``frame_index`` (T,) int64, ``boxes`` (T, 4) int32 x,y,w,h in video pixels (-1 if none) and
-    ``face_found`` (T,) bool; attributes record the source path, its SHA-256, fps and detector.
-    ``detector``: how the face is found (default: a :class:`FaceTracker` with default settings);
+    ``out_h5`` with datasets ``faces`` (T, S, S) uint8, the wide crops of
+    :func:`emotiontrack.crops.stored_crop` (S = ``crop_size`` attribute, cut with the ``margin``
+    attribute around the box; each CNN's own crop is cut from them later), ``timestamps`` (T,)
+    seconds, ``frame_index`` (T,) int64, ``boxes`` (T, 4) int32 x,y,w,h in video pixels (-1 if
+    none), ``face_found`` (T,) bool, ``keypoints`` (T, 6, 2) float32 x, y video pixels of the
+    detector's key points (attribute ``keypoint_names``; NaN without a face or for a detector
+    without key points) and, with ``mesh``, ``mesh`` (T, 468, 3) float32 (MediaPipe's face mesh
+    on the face box: x, y video pixels, z depth on the same scale; NaN without a face);
+    attributes record the source path, its SHA-256, fps, detector and the crop's size and margin.
+    ``detector``: how the face is found (default: :func:`~emotiontrack.faces.face_finder`'s, the
+    config's default);
     ``threads``: OpenCV threads, and > 1 also decodes in a thread of its own.
     Returns a summary dict (n_frames, n_faces, detection_rate)."""
     cv2.setNumThreads(max(1, int(threads)))
-    detector = detector or FaceTracker()
+    detector = detector or face_finder()
     info, frames = sample_frames(video, sample_fps)
-    # ((index, time, gray), gray) per sampled frame: the key carries the gray frame through the
-    # finder (which may hold a few frames back) to the crop; BGR is dropped once converted
-    grays = (((idx, t, g), g) for idx, t, frame in frames for g in (to_gray(frame),))
+    # ((index, time, gray), image) per sampled frame: the key carries the gray frame through the
+    # finder (which may hold a few frames back) to the crop. BlazeFace, a colour model, is given
+    # the BGR frame (as the CLI and the service give it a photo: the same face, the same box);
+    # the Haar cascade works on gray, and BGR is then dropped once converted.
+    colour = isinstance(detector, BlazeFaceDetector)
+    grays = (
+        ((idx, t, g), frame if colour else g) for idx, t, frame in frames for g in (to_gray(frame),)
+    )
     if threads > 1:
         grays = prefetch(grays, depth=16)
     expected = int(info.duration_s * sample_fps) + 1
     out_h5 = Path(out_h5)
     out_h5.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_h5.with_suffix(".h5.part")
+    crop_size = STORED_SIZE
     blank = np.zeros((crop_size, crop_size), np.uint8)
+    no_points = np.full((len(KEYPOINTS), 2), np.nan, np.float32)
+    no_mesh = np.full((MESH_POINTS, 3), np.nan, np.float32)
+    mesher = FaceMesh() if mesh else None
     n = found = 0
     with h5py.File(tmp, "w") as h5:
         rows = _Appender(
@@ -104,17 +127,25 @@ def extract_frames(
                 "frame_index": ((), "int64"),
                 "boxes": ((4,), "int32"),
                 "face_found": ((), "bool"),
+                "keypoints": ((len(KEYPOINTS), 2), "float32"),
+                **({"mesh": ((MESH_POINTS, 3), "float32")} if mesher else {}),
             },
             block,
         )
-        located = detector.track(grays)
-        for (idx, t, gray), box in tqdm(located, total=expected, desc="frames", mininterval=5):
+        located = detector.track_faces(grays)
+        for (idx, t, gray), face in tqdm(located, total=expected, desc="frames", mininterval=5):
+            box = None if face is None else face.box
+            row = {}
+            if mesher is not None:
+                row["mesh"] = no_mesh if face is None else mesher(gray, box, face.keypoints)
             rows.add(
-                faces=blank if box is None else crop_face(gray, box, crop_size, margin),
+                faces=blank if box is None else stored_crop(gray, box),
                 timestamps=t,
                 frame_index=idx,
                 boxes=(-1, -1, -1, -1) if box is None else box,
                 face_found=box is not None,
+                keypoints=no_points if face is None else face.keypoints,
+                **row,
             )
             n += 1
             found += box is not None
@@ -130,10 +161,13 @@ def extract_frames(
                 "width": info.width,
                 "height": info.height,
                 "crop_size": crop_size,
-                "margin": margin,
+                "margin": STORED_MARGIN,
                 "detector": detector.describe(),
             }
         )
+        h5["keypoints"].attrs["keypoint_names"] = list(KEYPOINTS)
+        if mesher is not None:
+            h5["mesh"].attrs["model"] = MESH_FILE
     tmp.replace(out_h5)
     rate = found / n if n else 0.0
     if found == 0:

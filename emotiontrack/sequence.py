@@ -284,7 +284,24 @@ def predict_session(
         last = np.maximum.accumulate(np.where(found, np.arange(T), -1))
         ok = last >= 0
         probs[ok] = out[last[ok]]
+    return write_predictions(out_csv, times, frame_index, found, probs, cnn, emotions)
+
+
+def write_predictions(
+    out_csv: str | Path,
+    times: np.ndarray,
+    frame_index: np.ndarray,
+    found: np.ndarray,
+    probs: np.ndarray,
+    cnn: np.ndarray,
+    emotions: list[str],
+) -> pd.DataFrame:
+    """The one writer of the predictions-CSV format (see :func:`predict_session`). ``times`` (T,)
+    seconds, ``frame_index`` (T,), ``found`` (T,) bool, ``probs`` (T, C) the timeline's
+    probabilities (NaN: no prediction), ``cnn`` (T, C) the per-frame CNN's (NaN without a face).
+    Returns the table written."""
     names = np.array(emotions, dtype=object)
+    found = np.asarray(found, bool)
     df = pd.DataFrame(
         {"time_s": np.round(times, 4), "frame_index": frame_index, "face_found": found.astype(int)}
     )

@@ -8,6 +8,7 @@ rule train_cnn:
     output:
         model="results/models/cnn.keras",
         history="results/models/cnn_history.csv",
+        crop="results/models/cnn_crop.json",
     log:
         "logs/train_cnn.log",
     benchmark:
@@ -23,6 +24,7 @@ rule train_cnn:
         emotions=EMOTIONS,
         fer=config["fer"],
         cnn=config["cnn"],
+        crop_margin=TRAINED_CROP_MARGIN,
         seed=config["seed"],
     script:
         "../workflow_scripts/train_cnn.py"
@@ -34,6 +36,7 @@ rule import_pretrained_cnn:
     output:
         model="results/models/cnn_pretrained.keras",
         provenance="results/models/cnn_pretrained.json",
+        crop="results/models/cnn_pretrained_crop.json",
     log:
         "logs/import_pretrained_cnn.log",
     conda:
@@ -45,6 +48,7 @@ rule import_pretrained_cnn:
     params:
         spec=PRETRAINED,
         emotions=EMOTIONS,
+        crop_margin=config["cnn"]["crop_margin"],
     script:
         "../workflow_scripts/import_pretrained_cnn.py"
 

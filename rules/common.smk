@@ -133,6 +133,17 @@ CNN_HISTORY = (
     if PRETRAINED
     else "results/models/cnn_history.csv"
 )
+# The crop the CNN takes (margin, input size), recorded beside the model by the rule making it.
+CNN_CROP = (
+    "results/models/cnn_pretrained_crop.json"
+    if PRETRAINED
+    else "results/models/cnn_crop.json"
+)
+TRAINED_CROP_MARGIN = (
+    config["fer"]["crop_margin"]
+    if config["cnn"]["crop_margin"] is None
+    else config["cnn"]["crop_margin"]
+)
 SEQUENCE_MODEL = config["sequence"]["model"]
 COMPARED = list(dict.fromkeys([SEQUENCE_MODEL, *config["evaluation"]["compare"]]))
 # Sessions left out (bad_videos: exclude) get only a flagged output, results/excluded/.

@@ -1,11 +1,13 @@
 # Features: the CNN's penultimate-layer features and class probabilities per sampled frame
-# (batched inference), for every session and for the augmented copies of training sessions.
+# (batched inference on the CNN's own crop, cut from the stored wide crops), for every session
+# and for the augmented copies of training sessions.
 
 
 rule extract_features:
     input:
         frames="results/frames/{participant}_{condition}.h5",
         model=CNN_MODEL,
+        crop=CNN_CROP,
     output:
         h5="results/features/{participant}_{condition}.h5",
     log:
@@ -28,6 +30,7 @@ use rule extract_features as extract_augmented_features with:
     input:
         frames="results/augmented/{participant}_{condition}.h5",
         model=CNN_MODEL,
+        crop=CNN_CROP,
     output:
         h5="results/features/augmented/{participant}_{condition}.h5",
     log:

@@ -1,5 +1,6 @@
-# Frames: sample each session's video at frames.fps, detect and crop the face, one HDF5 per
-# session (frames without a face kept as flagged gaps), plus a contact sheet to look at.
+# Frames: sample each session's video at frames.fps, detect the face and store a wide crop of it
+# (each CNN's own crop is cut from it in the features job), one HDF5 per session (frames without
+# a face kept as flagged gaps), plus a contact sheet to look at.
 
 
 rule extract_frames:
@@ -19,8 +20,11 @@ rule extract_frames:
         runtime=120,
     params:
         fps=config["frames"]["fps"],
-        crop_size=config["frames"]["crop_size"],
-        margin=config["frames"]["margin"],
+        detector=config["frames"]["detector"],
+        detector_model=config["frames"]["detector_model"],
+        detector_min_score=config["frames"]["detector_min_score"],
+        detector_min_face=config["frames"]["detector_min_face"],
+        mesh=config["frames"]["mesh"],
         detect_width=config["frames"]["detect_width"],
         min_neighbors=config["frames"]["min_neighbors"],
         track=config["frames"]["track"],

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from emotiontrack import demo
-from emotiontrack.faces import FaceDetector, to_gray
+from emotiontrack.faces import FaceDetector, face_finder, to_gray
 from emotiontrack.labels import FER2013_CODES
 
 # --------------------------------------------------------------------------------------------
@@ -185,10 +185,11 @@ def test_annotation_covers_duration_contiguously(long_video) -> None:
         assert secs[e] == pytest.approx(long_video["stats"]["emotion_seconds"][e], abs=0.2)
 
 
-def test_face_detection_rate_on_visible_frames(long_video) -> None:
-    """5 fps sampling (every 6th frame at 30 fps) as the pipeline does it."""
+@pytest.mark.parametrize("detector", ["blazeface", "haar"])
+def test_face_detection_rate_on_visible_frames(long_video, detector) -> None:
+    """5 fps sampling (every 6th frame at 30 fps) as the pipeline does it; both detectors."""
     rows = _read_annotation(long_video["annotation"])
-    det = FaceDetector()
+    det = face_finder(detector=detector, track=False)
     hits = {0: [], 1: []}
     for k, frame in enumerate(_decode(long_video["video"], every=6)):
         vis = _visible_at(rows, k * 6 / 30.0)

@@ -1,6 +1,9 @@
-"""The fast path (face tracking) against full detection in every frame, on demo videos: it finds
-the face in at least as many frames, cuts nearly the same crops, and the CNN's probabilities on
-them differ no more than those of consecutive frames of the full path do."""
+"""The fast path (face tracking, the Haar detector's) against full detection in every frame, on
+demo videos: it finds the face in at least as many frames, cuts nearly the same crops, and the
+CNN's probabilities on them differ no more than those of consecutive frames of the full path do.
+The tracker also follows a face with the BlazeFace detector."""
+
+from functools import partial
 
 import h5py
 import numpy as np
@@ -9,7 +12,7 @@ import pytest
 from conftest import EMOTIONS, randomised_cnn
 
 from emotiontrack.demo import make_session_video
-from emotiontrack.faces import FaceDetector, FaceTracker, face_finder
+from emotiontrack.faces import BlazeFaceDetector, FaceDetector, FaceTracker, face_finder
 from emotiontrack.features import extract_features
 from emotiontrack.frames import extract_frames
 
@@ -38,7 +41,8 @@ def runs(tmp_path_factory):
         res = {"annotation": pd.read_csv(ann)}
         for mode in ("full", "fast"):
             frames = d / f"{p}_{c}_{mode}.h5"
-            extract_frames(video, frames, detector=face_finder(track=mode == "fast"))
+            finder = face_finder(detector="haar", track=mode == "fast")
+            extract_frames(video, frames, detector=finder)
             extract_features(frames, d / "cnn.keras", d / f"{p}_{c}_{mode}_f.h5", EMOTIONS)
             with h5py.File(frames) as h5, h5py.File(d / f"{p}_{c}_{mode}_f.h5") as f:
                 res[mode] = {
@@ -86,7 +90,10 @@ def test_fast_path_crops_and_probabilities_match_full_detection(runs):
     assert np.percentile(diffs.max(axis=1), 95) <= 2 * np.percentile(consecutive.max(axis=1), 95)
 
 
-def test_tracker_follows_a_moving_face_and_backfills_after_a_gap():
+# BlazeFace scores this gray, tightly cut face 0.70: a threshold under that, as the tracker is
+# under test here, not the threshold
+@pytest.mark.parametrize("detector", [FaceDetector, partial(BlazeFaceDetector, min_score=0.5)])
+def test_tracker_follows_a_moving_face_and_backfills_after_a_gap(detector):
     # A bright textured 'face' (the astronaut's) pasted on a flat background, moving right,
     # absent for frames 6-9: tracking must find it in the same frames as full detection.
     skimage = pytest.importorskip("skimage.data")
@@ -100,8 +107,8 @@ def test_tracker_follows_a_moving_face_and_backfills_after_a_gap():
             x = 100 + 12 * i
             g[120:320, x : x + 200] = face
         frames.append(g)
-    full = [b for _, b in FaceDetector().track(enumerate(frames))]
-    fast = [b for _, b in FaceTracker(lost_every=3).track(enumerate(frames))]
+    full = [b for _, b in detector().track(enumerate(frames))]
+    fast = [b for _, b in FaceTracker(detector(), lost_every=3).track(enumerate(frames))]
     assert [b is not None for b in full] == [not 6 <= i <= 9 for i in range(16)]
     assert [b is not None for b in fast] == [b is not None for b in full]
     assert min(iou(a, b) for a, b in zip(full, fast, strict=True) if a is not None) > 0.7

@@ -47,10 +47,11 @@ def test_truncated_video_fails_cleanly(tmp_path, noface_video):
 
 def test_no_face_session_gives_flagged_gaps(tmp_path, noface_video):
     out = tmp_path / "f.h5"
-    summary = extract_frames(noface_video, out, sample_fps=5, crop_size=64)
+    summary = extract_frames(noface_video, out, sample_fps=5)
     assert summary == {"n_frames": 15, "n_faces": 0, "detection_rate": 0.0}
     with h5py.File(out) as h5:
-        assert h5["faces"].shape == (15, 64, 64) and h5["faces"].dtype == np.uint8
+        assert h5["faces"].shape == (15, 128, 128) and h5["faces"].dtype == np.uint8
+        assert h5.attrs["crop_size"] == 128 and h5.attrs["margin"] == 0.5
         assert not h5["face_found"][...].any()
         assert (h5["boxes"][...] == -1).all()
         assert h5["frame_index"][...].tolist() == list(range(0, 90, 6))
@@ -88,9 +89,9 @@ def test_memory_stays_flat_with_length(tmp_path):
     frame = rng.integers(0, 255, (240, 320, 3), dtype=np.uint8)
     long = write_video(tmp_path / "long.mp4", [frame] * 600)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    extract_frames(long, tmp_path / "long.h5", sample_fps=30, crop_size=96, block=64)
+    extract_frames(long, tmp_path / "long.h5", sample_fps=30, block=64)
     grown_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
-    # 600 crops of 96x96 would be 5.5 MB if held; the frames themselves 138 MB
+    # 600 crops of 128x128 would be 9.8 MB if held; the frames themselves 138 MB
     assert grown_kb < 60_000
     with h5py.File(tmp_path / "long.h5") as h5:
         assert h5["faces"].shape[0] == 600

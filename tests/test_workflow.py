@@ -63,7 +63,7 @@ def test_frames_hdf5(study):
     with h5py.File(study / "results/frames/user03_condB.h5") as h5:
         T = h5["face_found"].shape[0]
         assert T == 50  # 10 s at 5 FPS
-        assert h5["faces"].shape == (T, 96, 96) and h5["faces"].dtype == np.uint8
+        assert h5["faces"].shape == (T, 128, 128) and h5["faces"].dtype == np.uint8
         assert h5["timestamps"].dtype == np.float64 and h5["boxes"].shape == (T, 4)
         assert np.allclose(np.diff(h5["timestamps"][...]), 0.2, atol=1e-6)
         found = h5["face_found"][...]
@@ -98,6 +98,15 @@ def test_features_record_provenance(study):
         model = (study / "results/models/cnn.keras").read_bytes()
         assert h5.attrs["model_sha256"] == hashlib.sha256(model).hexdigest()
         assert h5.attrs["fps"] == 5
+        # the trained CNN's own crop (fer.crop_margin, its input size), cut from the wide crops
+        crop = json.loads((study / "results/models/cnn_crop.json").read_text())
+        assert json.loads(h5.attrs["crop_geometry"]) == {
+            "size": 48,
+            "margin": 0.1,
+            "flip_average": False,
+            "square": True,
+        }
+        assert (crop["size"], crop["margin"]) == (48, 0.1)
     with h5py.File(study / "results/features/augmented/user01_condA.h5") as h5:
         assert h5["features"].shape[:2] == (1, 50)
     pl = json.loads((study / "results/pseudolabels/user01_condA.json").read_text())

@@ -7,5 +7,6 @@ with step_logging(snakemake.log[0], outputs=snakemake.output):
         snakemake.input.model,
         snakemake.output.h5,
         snakemake.params.emotions,
+        crop=snakemake.input.crop,
         threads=snakemake.threads,
     )

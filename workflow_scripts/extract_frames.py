@@ -8,9 +8,11 @@ with step_logging(snakemake.log[0], outputs=snakemake.output):
         snakemake.input.video,
         snakemake.output.h5,
         sample_fps=p.fps,
-        crop_size=p.crop_size,
-        margin=p.margin,
         detector=face_finder(
+            detector=p.detector,
+            detector_model=p.detector_model,
+            detector_min_score=p.detector_min_score,
+            detector_min_face=p.detector_min_face,
             detect_width=p.detect_width,
             min_neighbors=p.min_neighbors,
             track=p.track,
@@ -20,5 +22,6 @@ with step_logging(snakemake.log[0], outputs=snakemake.output):
             track_refresh_every=p.track_refresh_every,
             track_lost_every=p.track_lost_every,
         ),
+        mesh=p.mesh,
         threads=snakemake.threads,
     )

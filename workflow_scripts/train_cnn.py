@@ -1,5 +1,6 @@
 import os
 
+from emotiontrack.crops import CropGeometry, write_geometry
 from emotiontrack.logs import step_logging
 from emotiontrack.tfutil import configure_tf
 
@@ -33,3 +34,9 @@ with step_logging(snakemake.log[0]) as log:
         seed=p.seed,
     )
     log.info("best epoch: %s", result)
+    write_geometry(
+        snakemake.output.crop,
+        CropGeometry(size=p.cnn["input_size"], margin=p.crop_margin),
+        source="trained on the FER set; margin: fer.crop_margin (the set's framing) "
+        "unless cnn.crop_margin overrides it",
+    )
