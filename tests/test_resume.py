@@ -153,7 +153,7 @@ def test_unexpected_failure_is_in_its_log_and_the_run_summary(tmp_path, real_med
     assert "2 failed step(s), 2 session(s):" in err
     assert "P1_A  contact_sheet: unexpected OSError: Unable to" in err
     assert "P3_B  extract_frames: data/photo.mp4: is a JPEG image, not a video" in err
-    problems = pd.read_csv(d / "results/problems.tsv", sep="\t").fillna("")
+    problems = pd.read_csv(d / "results/problems.tsv", sep="\t", dtype=str, keep_default_na=False)
     failed = problems[problems["kind"] == "failed"]
     assert sorted(zip(failed["session"], failed["step"], strict=True)) == [
         ("P1_A", "contact_sheet"),
@@ -236,7 +236,7 @@ def test_bad_videos_exclude_leaves_the_session_out(tmp_path, real_media):
     assert r.returncode == 0, r.stderr[-3000:]
     flag = (d / "results/excluded/P4_A.txt").read_text()
     assert flag.startswith("EXCLUDED: session P4_A") and "data/broken.mp4: not a readable" in flag
-    problems = pd.read_csv(d / "results/problems.tsv", sep="\t").fillna("")
+    problems = pd.read_csv(d / "results/problems.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert list(problems["session"]) == ["P4_A"] and list(problems["kind"]) == ["excluded"]
     assert "left out (bad_videos: exclude)" in r.stderr
     # with the default (fail), the same video is a warning up front and its session's job fails
