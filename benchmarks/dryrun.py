@@ -42,7 +42,11 @@ def write_study(d: Path, n: int) -> None:
             (d / ann).write_text("start_s,end_s,emotion\n0,1,happy\n")
         rows.append(f"{p}\t{c}\t{video}\t{split}\t{ann}")
     (d / "config/sessions.tsv").write_text("\n".join(rows) + "\n")
-    (d / "data/fer2013.csv").write_text("emotion,pixels,Usage\n")
+    # one row per FER2013 class: the up-front check wants training images for every emotion
+    pixels = " ".join(["0"] * 48 * 48)
+    (d / "data/fer2013.csv").write_text(
+        "emotion,pixels,Usage\n" + "".join(f"{c},{pixels},Training\n" for c in range(7))
+    )
     config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     config.update(sessions="config/sessions.tsv", fer={"path": "data/fer2013.csv"})
     (d / "config/config.yaml").write_text(yaml.safe_dump(config))

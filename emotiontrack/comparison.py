@@ -187,6 +187,11 @@ def _label(name: str) -> str:
     return BASELINES.get(name, f"sequence model: {name}")
 
 
+def _f1(x: float | None) -> str:
+    """An F1 cell: two decimals, or '–' where the class had no frame to score."""
+    return "–" if x is None else f"{x:.2f}"
+
+
 def comparison_markdown(result: dict) -> str:
     """The comparison section of the study report."""
     m = result["methods"]
@@ -221,9 +226,7 @@ def comparison_markdown(result: dict) -> str:
     ]
     for name in result["ranking_by_macro_f1"]:
         pc = m[name]["per_class"]
-        lines.append(
-            f"| {_label(name)} | " + " | ".join(f"{pc[e]['f1']:.2f}" for e in emotions) + " |"
-        )
+        lines.append(f"| {_label(name)} | " + " | ".join(_f1(pc[e]["f1"]) for e in emotions) + " |")
     lines += [
         "",
         "![confusion matrices](comparison.png)",
@@ -271,6 +274,7 @@ def evaluate_and_compare(
     smoothing_s: float = 1.0,
     embedding: str = "tsne",
     seed: int = 0,
+    excluded: dict[str, str] | None = None,
 ) -> dict:
     """The study's evaluation report: the per-frame CNN against the chosen sequence model
     (:func:`emotiontrack.evaluate.evaluate_study`: both subsets, coverage, detection, per-session
@@ -278,12 +282,15 @@ def evaluate_and_compare(
     of the CNN features coloured by truth. ``test_sessions`` dicts carry ``session``,
     ``participant``, ``condition``, ``predictions`` (chosen model), ``features``, ``annotation``
     and ``sequence_predictions`` {model: csv}; ``train_sessions`` dicts ``features``,
-    ``annotation`` (may be empty) and ``pseudolabels``."""
+    ``annotation`` (may be empty) and ``pseudolabels``. ``excluded``: {session: why} of sessions
+    left out of the study (``bad_videos: exclude``), listed first in the report."""
     from .evaluate import evaluate_study
 
     result = evaluate_study(
         test_sessions, emotions, out_json, out_md, out_cnn_png, out_sequence_png
     )
+    if excluded:
+        _list_excluded(result, excluded, out_json, out_md)
     if not test_sessions:
         for png in (out_comparison_png, out_embedding_png):
             plot_embedding(np.zeros((0, 1)), [], emotions, png)
@@ -303,3 +310,21 @@ def evaluate_and_compare(
     best = comparison["ranking_by_macro_f1"][0]
     log.info("best method by macro-F1 on held-out frames: %s", best)
     return result
+
+
+def _list_excluded(result: dict, excluded: dict[str, str], out_json, out_md) -> None:
+    """Put the sessions left out of the study first in the report, and in its JSON."""
+    from .evaluate import _to_jsonable
+
+    result["excluded_sessions"] = [{"session": s, "reason": r} for s, r in excluded.items()]
+    Path(out_json).write_text(json.dumps(_to_jsonable(result), indent=2, allow_nan=False))
+    head = [
+        f"**{len(excluded)} session(s) left out of this study** (`bad_videos: exclude`; also in "
+        "`results/problems.tsv`):",
+        "",
+        *[f"- {s}: {r}" for s, r in excluded.items()],
+        "",
+        "",
+    ]
+    md = Path(out_md)
+    md.write_text("\n".join(head) + md.read_text(encoding="utf-8"), encoding="utf-8")

@@ -80,7 +80,8 @@ def extract_frames(
     block: int = 256,
     threads: int = 1,
 ) -> dict:
-    """Sample ``video`` at ``sample_fps``, find the largest face per sampled frame and write
+    """Sample ``video`` at ``sample_fps`` (or every frame of a slower video; attribute
+    ``fps_sampled`` is the rate really sampled), find the largest face per sampled frame and write
     ``out_h5`` with datasets ``faces`` (T, S, S) uint8, the wide crops of
     :func:`emotiontrack.crops.stored_crop` (S = ``crop_size`` attribute, cut with the ``margin``
     attribute around the box; each CNN's own crop is cut from them later), ``timestamps`` (T,)
@@ -154,7 +155,8 @@ def extract_frames(
                 "source": str(video),
                 "source_sha256": sha256sum(video),
                 "fps_video": info.fps,
-                "fps_sampled": float(sample_fps),
+                # the real sampling rate: every frame is taken from a video slower than asked
+                "fps_sampled": float(min(sample_fps, info.fps)),
                 "n_frames_video": info.n_frames,
                 "width": info.width,
                 "height": info.height,

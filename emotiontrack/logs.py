@@ -1,23 +1,69 @@
 """Logging for workflow steps: everything (logging, warnings, tqdm progress, and what C libraries
 such as TensorFlow and OpenCV write straight to file descriptors 1 and 2) goes to the rule's log
-file; a user-fixable error ends the step with one clear line and no stack trace."""
+file. Every failure ends up there with its traceback; a user-fixable error (UserInputError) or a
+full disk also ends the step with one clear line on the terminal, and no stack trace there."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
+import re
 import sys
-from collections.abc import Iterator
+import traceback
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 from . import UserInputError
 
+# The line every failed step's log ends with: what the run's problem summary (problems.py) reads.
+FAILURE_PREFIX = "EmotionTrack error: "
+
+
+def is_disk_full(e: BaseException) -> bool:
+    """True for 'no space left on device' (or a quota), also when a library such as HDF5 only
+    puts it in the message (h5py raises OSError without errno there)."""
+    while e is not None:
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(e).lower()
+        if "no space left on device" in text or "errno = 28" in text or "disk quota" in text:
+            return True
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def failure_line(e: BaseException) -> str:
+    """One line saying what went wrong: the user error's message, a disk-full notice, or the
+    exception's type and first line for anything unexpected."""
+    if isinstance(e, UserInputError):
+        return str(e)
+    if is_disk_full(e):
+        name = getattr(e, "filename", None)
+        if not name and (m := re.search(r"filename = '([^']+)'", str(e))):  # HDF5's message
+            name = m.group(1)
+        where = f" while writing {name}" if name else ""
+        return (
+            f"disk full{where}: free space (or move results/ to a larger disk), then run the "
+            "same command again; half-written outputs are removed and redone"
+        )
+    first = (str(e).strip().splitlines() or [""])[0]
+    return f"unexpected {type(e).__name__}: {first}" if first else f"unexpected {type(e).__name__}"
+
 
 @contextlib.contextmanager
-def step_logging(log_path: str) -> Iterator[logging.Logger]:
+def step_logging(log_path: str, outputs: Iterable[str] = ()) -> Iterator[logging.Logger]:
     """Send stdout/stderr (file descriptors 1 and 2, so C-level output too) and the root logger
-    to ``log_path`` for the duration of a step. A UserInputError is written to the log and, as one
-    line, to the terminal's stderr; then the step exits with status 1."""
+    to ``log_path`` for the duration of a step.
+
+    Any exception is written to the log with its full traceback *before* the descriptors are
+    restored (so on a cluster, where the log is all there is, it is there), followed by the line
+    ``EmotionTrack error: <what>``. A UserInputError or a full disk then prints that line alone on
+    the terminal's stderr; any other exception prints it with where the traceback is. The step
+    exits with status 1, after removing the half-written ``<output>.part`` file of each of
+    ``outputs`` (writers write there, then rename: a crash never leaves a complete-looking
+    output)."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved = {fd: os.dup(fd) for fd in (1, 2)}
@@ -34,14 +80,31 @@ def step_logging(log_path: str) -> Iterator[logging.Logger]:
         root.handlers[:] = [handler]
         root.setLevel(logging.INFO)
         logging.captureWarnings(True)
+        failed: BaseException | None = None
         try:
             yield root
-        except UserInputError as e:
-            root.error("%s", e)
-            os.write(saved[2], f"EmotionTrack error: {e}\n".encode())
-            raise SystemExit(1) from None
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # noqa: BLE001 - every failure is logged, then re-raised
+            failed = e
+            for out in outputs:
+                with contextlib.suppress(OSError):
+                    Path(f"{out}.part").unlink(missing_ok=True)
+            line = failure_line(e)
+            with contextlib.suppress(OSError):  # the log itself may be on the full disk
+                fh.write("".join(traceback.format_exception(e)))
+                root.error("%s", line)
+                fh.write(f"{FAILURE_PREFIX}{line}\n")
+                fh.flush()
         finally:
-            fh.flush()
+            with contextlib.suppress(OSError):
+                fh.flush()
             for fd, copy in saved.items():
                 os.dup2(copy, fd)
                 os.close(copy)
+    if failed is not None:
+        line = failure_line(failed)
+        if not (isinstance(failed, UserInputError) or is_disk_full(failed)):
+            line += f" (traceback in {log_path})"
+        os.write(2, f"{FAILURE_PREFIX}{line}\n".encode())
+        raise SystemExit(1) from None

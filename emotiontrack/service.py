@@ -138,10 +138,8 @@ def create_app(
             try:
                 cap, info = open_video(path)
                 cap.release()
-            except UserInputError:
-                raise _Reject(
-                    400, f"{name}: not a readable video (corrupt, or not a video file)"
-                ) from None
+            except UserInputError as e:  # says which: corrupt, an image, audio only, ...
+                raise _Reject(400, f"{name}: {str(e).removeprefix(f'{path}: ')}") from None
             if info.n_frames < 2 or not info.duration_s > 0:
                 raise _Reject(
                     400,

@@ -47,33 +47,137 @@ def sha256sum(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def open_video(path: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
-    """Open a video for reading; raise UserInputError naming the file if it is missing, empty or
-    not a decodable video."""
+# What a file's first bytes say it is, for the files people mistake for videos.
+_IMAGE_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"GIF87a": "GIF",
+    b"GIF89a": "GIF",
+    b"BM": "BMP",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+_AUDIO_MAGIC = {b"ID3": "MP3", b"fLaC": "FLAC", b"\xff\xfb": "MP3", b"\xff\xf3": "MP3"}
+
+
+def _sniff(head: bytes) -> tuple[str, str] | None:
+    """(kind, format) of a file that is certainly not a video: ('image', 'PNG'), ('audio', 'WAV');
+    None when it may be one."""
+    for magic, fmt in _IMAGE_MAGIC.items():
+        if head.startswith(magic):
+            return "image", fmt
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image", "WebP"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio", "WAV"
+    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "audio", "AIFF"
+    for magic, fmt in _AUDIO_MAGIC.items():
+        if head.startswith(magic):
+            return "audio", fmt
+    return None
+
+
+def _iso_tracks(path: Path, limit: int = 1 << 24) -> set[str] | None:
+    """Track kinds ('vide', 'soun', ...) of an MP4/MOV (ISO base media) file from its handler
+    boxes, read from at most the first and last ``limit`` bytes; None if it is not one."""
+    with open(path, "rb") as fh:
+        head = fh.read(limit)
+        if head[4:8] not in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
+            return None
+        size = path.stat().st_size
+        if size > limit:  # the moov box is often at the end
+            fh.seek(max(limit, size - limit))
+            head += fh.read(limit)
+    if b"moov" not in head:  # index missing (truncated?): OpenCV will say it cannot open it
+        return None
+    kinds = set()
+    at = head.find(b"hdlr")
+    while at >= 0:
+        kinds.add(head[at + 12 : at + 16].decode("latin-1"))
+        at = head.find(b"hdlr", at + 4)
+    return kinds
+
+
+def check_video_file(path: str | Path) -> Path:
+    """Raise UserInputError naming ``path`` if it is missing, a directory, empty, an image, an
+    audio file, or an MP4/MOV without a video track; return it as a Path otherwise. Reads only
+    the file's first bytes (and an MP4's box headers)."""
     p = Path(path)
+    if p.is_dir():
+        raise UserInputError(f"{p}: is a directory, not a video file; give the video's own path")
     if not p.is_file():
         raise UserInputError(f"{p}: video file not found")
     if p.stat().st_size == 0:
         raise UserInputError(f"{p}: video file is empty (0 bytes)")
-    cap = cv2.VideoCapture(str(p))
+    with open(p, "rb") as fh:
+        head = fh.read(64)
+    kind = _sniff(head)
+    if kind and kind[0] == "image":
+        raise UserInputError(
+            f"{p}: is a {kind[1]} image, not a video (renamed?); give the recording itself"
+        )
+    if kind and kind[0] == "audio":
+        raise UserInputError(
+            f"{p}: is a {kind[1]} audio file with no picture; give the video recording"
+        )
+    tracks = _iso_tracks(p)
+    if tracks is not None and "vide" not in tracks:
+        what = "only an audio track" if "soun" in tracks else "no video track"
+        raise UserInputError(
+            f"{p}: the MP4/MOV container has {what}; export the recording with its video"
+        )
+    return p
+
+
+def open_video(path: str | Path) -> tuple[cv2.VideoCapture, VideoInfo]:
+    """Open a video for reading; raise UserInputError naming the file if it is missing, a
+    directory, empty, the wrong kind of file (:func:`check_video_file`) or not decodable."""
+    p = check_video_file(path)
+    cap = cv2.VideoCapture(str(p), cv2.CAP_FFMPEG)
     if not cap.isOpened():
         raise UserInputError(
-            f"{p}: not a readable video (OpenCV could not open it; corrupt or not a video?)"
+            f"{p}: not a readable video (OpenCV could not open it: corrupt, truncated, or a "
+            "container without a video stream?)"
         )
     fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    n = cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0
     info = VideoInfo(
         path=str(p),
         fps=fps,
-        n_frames=int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0),
+        n_frames=int(n) if 0 <= n < 2**62 else 0,
         width=int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
         height=int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
     )
+    if fps > 0 and info.n_frames > 0 and not (info.width > 0 and info.height > 0):
+        cap.release()
+        raise UserInputError(
+            f"{p}: a video of zero decodable frames ({info.n_frames} frames listed at {fps:g} "
+            "fps, but the stream's header does not decode: damaged recording)"
+        )
     if not (fps > 0 and info.width > 0 and info.height > 0):
         cap.release()
         raise UserInputError(
-            f"{p}: not a readable video (fps={fps}, size={info.width}x{info.height})"
+            f"{p}: not a readable video: no video stream with a frame rate and a size "
+            f"(fps={fps:g}, size={info.width}x{info.height})"
         )
     return cap, info
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """What the container says about a video (fps, frame count, size; duration), after checking
+    that its first frame decodes: cheap (one frame), for checks before any job runs. Raises
+    UserInputError for a file that is not a usable video, naming it and the problem."""
+    cap, info = open_video(path)
+    try:
+        if not cap.grab():
+            raise UserInputError(
+                f"{info.path}: a video of zero decodable frames (the container opens but no "
+                "frame decodes: truncated or empty recording)"
+            )
+    finally:
+        cap.release()
+    return info
 
 
 def sample_frames(
@@ -105,7 +209,9 @@ def sample_frames(
         finally:
             cap.release()
         if taken == 0:
-            raise UserInputError(f"{info.path}: no frame could be decoded (corrupt or empty video)")
+            raise UserInputError(
+                f"{info.path}: a video of zero decodable frames (corrupt or empty recording)"
+            )
 
     return info, frames()
 

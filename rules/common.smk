@@ -5,8 +5,6 @@ import re
 import sys
 from pathlib import Path
 
-from snakemake.utils import validate
-
 # The emotiontrack package sits beside the Snakefile: importable here without installing it.
 # Scripts find it through the workflow_scripts/emotiontrack link (Snakemake puts a script's own
 # folder on its path), so conda environments need no install of it either.
@@ -18,23 +16,111 @@ from emotiontrack.sheet import load_sessions
 # Files the workflow generates itself (the embedded demo study) need not exist beforehand.
 GENERATED = ("resources/demo/",)
 
-validate(config, "../config/schemas/config.schema.yaml")
+# ---- Everything the user wrote is checked here, before the first job (emotiontrack.checks):
+# config, sheet, emotion names, the CNN choice and its training classes, each video (read
+# cheaply from its container) and each annotation's contents against its video's duration.
+# One message names the file, the key or row, and the fix; suspicious things are warnings.
+from emotiontrack import checks
+from emotiontrack.problems import problem_rows, summary, write_problems
 
-try:
-    SESSIONS = load_sessions(
+CONFIG_FILE = (
+    ", ".join(map(str, workflow.overwrite_configfiles)) or "config/config.yaml"
+)
+PROBLEMS_TSV = "results/problems.tsv"
+WARNINGS = []
+EXCLUDED = {}  # session -> why it was left out (bad_videos: exclude)
+# video path -> VideoInfo, or the message saying why it is not a usable video
+VIDEOS = {}
+
+
+def check_inputs():
+    """Run every up-front check; fill VIDEOS, WARNINGS and EXCLUDED; return the sheet."""
+    checks.check_config(
+        config,
+        Path(workflow.basedir) / "config/schemas/config.schema.yaml",
+        CONFIG_FILE,
+    )
+    fer_path, emotions = config["fer"]["path"], config["emotions"]
+    image_classes = ()
+    trains_cnn = not config["cnn"]["pretrained"]
+    generated_fer = fer_path.startswith(GENERATED)
+    if not generated_fer and not Path(fer_path).exists():
+        raise UserInputError(
+            f"{CONFIG_FILE}: key 'fer.path': FER training set {fer_path!r} not found"
+        )
+    counts = None
+    if trains_cnn and not generated_fer:
+        counts = checks.training_class_counts(fer_path, config["fer"]["format"])
+        if Path(fer_path).is_dir():
+            image_classes = [c for c, n in counts.items() if n]
+    checks.check_emotions(emotions, CONFIG_FILE, extra=image_classes)
+    checks.check_pretrained(config["cnn"]["pretrained"], emotions, CONFIG_FILE)
+    if counts is not None:
+        checks.check_training_images(emotions, counts, fer_path)
+    sessions = load_sessions(
         config["sessions"],
         Path(workflow.basedir) / "config/schemas/sessions.schema.yaml",
         generated_prefixes=GENERATED,
     )
-    if (
-        not config["fer"]["path"].startswith(GENERATED)
-        and not Path(config["fer"]["path"]).exists()
-    ):
-        raise UserInputError(
-            f"{config['fer']['path']}: FER training set not found (config key fer.path)"
-        )
+    real = [v for v in sessions["video"] if not v.startswith(GENERATED)]
+    VIDEOS.update(checks.probe_videos(real, ".snakemake/emotiontrack/videos.json"))
+    for s, row in sessions.iterrows():
+        where = f"{config['sessions']}, session {s}"
+        info = VIDEOS.get(row["video"])
+        if isinstance(info, str):
+            if config["bad_videos"] == "exclude":
+                EXCLUDED[s] = info
+            else:
+                WARNINGS.append(
+                    f"{info} (session {s} will fail; bad_videos: exclude skips it)"
+                )
+            info = None
+        if info is not None:
+            warning = checks.sampling_warning(info, config["frames"]["fps"], where)
+            WARNINGS.extend([warning] if warning else [])
+        if row["annotation"] and not row["annotation"].startswith(GENERATED):
+            WARNINGS.extend(
+                checks.check_annotation(row["annotation"], emotions, where, info)
+            )
+    return sessions
+
+
+try:
+    SESSIONS = check_inputs()
 except UserInputError as e:
     sys.exit(f"EmotionTrack configuration error: {e}")
+if WARNINGS and workflow.is_main_process:
+    shown = [f"EmotionTrack warning: {w}" for w in WARNINGS[:10]]
+    if len(WARNINGS) > 10:
+        shown.append(
+            f"EmotionTrack: {len(WARNINGS) - 10} more warnings "
+            f"(all in {PROBLEMS_TSV} after the run)"
+        )
+    print(*shown, sep="\n", file=sys.stderr)
+
+
+def report_problems(log, failed):
+    """At the end of a run: results/problems.tsv, and a summary of what failed or was left
+    out on the console (Snakefile's onsuccess/onerror)."""
+    rows = problem_rows(log if failed else None, SESSIONS.index, EXCLUDED, WARNINGS)
+    text = summary(rows, PROBLEMS_TSV)
+    if text:
+        print(text, file=sys.stderr)
+    try:
+        write_problems(rows, PROBLEMS_TSV)
+    except OSError as e:  # results/ on a full disk
+        print(f"EmotionTrack: could not write {PROBLEMS_TSV}: {e}", file=sys.stderr)
+
+
+def sampled_fps(sessions):
+    """The rate the sessions' frames are really sampled at: frames.fps, or the slowest video's
+    own rate when lower (every frame of it is taken)."""
+    infos = [VIDEOS.get(SESSIONS.loc[s, "video"]) for s in sessions]
+    infos = [i for i in infos if i is not None and not isinstance(i, str)]
+    return checks.effective_fps(config["frames"]["fps"], infos)
+
+
+# ---- end of the up-front checks
 
 EMOTIONS = config["emotions"]
 PRETRAINED = config["cnn"]["pretrained"]
@@ -60,11 +146,16 @@ TRAINED_CROP_MARGIN = (
 )
 SEQUENCE_MODEL = config["sequence"]["model"]
 COMPARED = list(dict.fromkeys([SEQUENCE_MODEL, *config["evaluation"]["compare"]]))
-ALL = list(SESSIONS.index)
-TRAIN = list(SESSIONS.index[SESSIONS["split"] == "train"])
-EVALUATED = list(
-    SESSIONS.index[(SESSIONS["split"] == "test") & (SESSIONS["annotation"] != "")]
-)
+# Sessions left out (bad_videos: exclude) get only a flagged output, results/excluded/.
+USED = SESSIONS[~SESSIONS.index.isin(list(EXCLUDED))]
+ALL = list(USED.index)
+TRAIN = list(USED.index[USED["split"] == "train"])
+EVALUATED = list(USED.index[(USED["split"] == "test") & (USED["annotation"] != "")])
+if not TRAIN:
+    sys.exit(
+        "EmotionTrack configuration error: bad_videos: exclude left no training session "
+        f"(excluded: {', '.join(EXCLUDED)}); fix or replace those videos"
+    )
 
 
 wildcard_constraints:
@@ -150,9 +241,15 @@ def all_targets():
     """What `snakemake` with no target builds: every session's trend chart and contact sheet,
     the CNN's test-split evaluation and the study's evaluation report."""
     return [
+        *per_session("results/excluded/{session}.txt", EXCLUDED),
         *per_session("results/trends/{session}.png", ALL),
         *per_session("results/frames/{session}_contact.png", ALL),
         "results/cnn/test_metrics.json",
         f"results/models/sequence/{SEQUENCE_MODEL}_curves.png",
         "results/evaluation/summary.md",
     ]
+
+
+def excluded_reason(wildcards):
+    """Why a session was left out (bad_videos: exclude)."""
+    return EXCLUDED.get(f"{wildcards.participant}_{wildcards.condition}", "")

@@ -51,5 +51,6 @@ rule evaluate_study:
         emotions=EMOTIONS,
         evaluation=config["evaluation"],
         seed=config["seed"],
+        excluded=EXCLUDED,
     script:
         "../workflow_scripts/evaluate_study.py"

@@ -25,7 +25,7 @@ rule train_sequence:
         participants=[SESSIONS.loc[s, "participant"] for s in TRAIN],
         emotions=EMOTIONS,
         sequence=config["sequence"],
-        fps=config["frames"]["fps"],
+        fps=sampled_fps(TRAIN),
         seed=config["seed"],
     script:
         "../workflow_scripts/train_sequence.py"

@@ -17,4 +17,5 @@ with step_logging(snakemake.log[0]):
         smoothing_s=p.evaluation["smoothing_s"],
         embedding=p.evaluation["embedding"],
         seed=p.seed,
+        excluded=p.excluded,
     )

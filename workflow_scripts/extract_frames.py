@@ -3,7 +3,7 @@ from emotiontrack.frames import extract_frames
 from emotiontrack.logs import step_logging
 
 p = snakemake.params
-with step_logging(snakemake.log[0]):
+with step_logging(snakemake.log[0], outputs=snakemake.output):
     extract_frames(
         snakemake.input.video,
         snakemake.output.h5,
