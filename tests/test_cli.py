@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import EMOTIONS, REPO
+from conftest import EMOTIONS, REPO, write_video
 from realmedia import STILLS, astronaut_bgr
 
 from emotiontrack import UserInputError
@@ -310,7 +310,10 @@ def test_live_on_a_file_records_every_frame(real_media, tmp_path):
 
 
 def test_live_ctrl_c_flushes_video_and_timeline(real_media, tmp_path):
-    clip = real_media / "WolfgangLanger_Pexels.mp4"  # 472 frames: still running when stopped
+    # The real clip six times over (2,832 frames): still running when stopped, however fast.
+    frames = read_all_frames(real_media / "WolfgangLanger_Pexels.mp4")
+    clip = write_video(tmp_path / "long.mp4", frames * 6, fps=24.0)
+    total = 6 * len(frames)
     rec, tl = tmp_path / "live.mp4", tmp_path / "live.csv"
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
     args = ["live", "--source", str(clip), "--no-window", "--record", str(rec)]
@@ -326,7 +329,7 @@ def test_live_ctrl_c_flushes_video_and_timeline(real_media, tmp_path):
         deadline = time.time() + 120
         while not (rec.exists() and rec.stat().st_size > 0) and time.time() < deadline:
             time.sleep(0.2)
-        time.sleep(1.0)
+        time.sleep(0.3)
         p.send_signal(signal.SIGINT)
         out, err = p.communicate(timeout=60)
     finally:
@@ -334,5 +337,5 @@ def test_live_ctrl_c_flushes_video_and_timeline(real_media, tmp_path):
     assert p.returncode == 0, err[-2000:]
     assert "Traceback" not in err
     stats = json.loads(out)
-    assert stats["interrupted"] and 0 < stats["frames"] < 472
+    assert stats["interrupted"] and 0 < stats["frames"] < total
     assert len(read_all_frames(rec)) == stats["frames"] == len(pd.read_csv(tl))
