@@ -6,13 +6,12 @@ Output HDF5: ``features`` (..., T, D) float32 (zeros where no face), ``probabili
 ``source_sha256``, ``inference`` (what ran the CNN). Leading dims are () for a session and (K,)
 for K augmented copies of it.
 
-The CNN runs through OpenCV's DNN module by default (:mod:`emotiontrack.inference`): a job then
-never imports TensorFlow, which would cost more time and memory than the whole session's faces.
+The CNN is its ONNX export run by onnxruntime (:mod:`emotiontrack.inference`): a job never
+imports TensorFlow, which would cost more time and memory than the whole session's faces.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from pathlib import Path
@@ -38,50 +37,21 @@ def resize_faces(faces: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def load_cnn(model_path: str | Path, engine: str = "auto", threads: int = 1):
-    """The CNN of ``model_path`` as a function (N, S, S) uint8 -> (features (N, D), probabilities
-    (N, C)) float32, plus its input size S, class count C, feature width D and a provenance
-    string. ``engine``: ``opencv`` runs it through OpenCV's DNN module
-    (:class:`~emotiontrack.inference.OpenCVCNN`: no TensorFlow import, same outputs to float32
-    round-off), ``keras`` through Keras/TensorFlow, ``auto`` (default) the first unless the model
-    has a layer it does not support. ``threads``: CPU threads for either."""
-    from .inference import OpenCVCNN, UnsupportedModel
+def load_cnn(model_path: str | Path, threads: int = 1):
+    """The CNN of ``model_path`` (an ``.onnx`` export, :mod:`emotiontrack.export`) as a function
+    (N, S, S) uint8 -> (features (N, D), probabilities (N, C)) float32, plus its input size S,
+    class count C, feature width D and a provenance string. Run by onnxruntime
+    (:class:`~emotiontrack.inference.OnnxModel`) on ``threads`` CPU threads: TensorFlow is never
+    imported. Raises UserInputError for a file that is not such a model."""
+    from .inference import OnnxModel
 
-    if engine not in ("auto", "opencv", "keras"):
-        raise ValueError(f"unknown CNN engine {engine!r}")
-    if engine != "keras":
-        try:
-            net = OpenCVCNN(model_path)
-        except UnsupportedModel as e:
-            if engine == "opencv":
-                raise
-            log.info("%s: running it with Keras (%s)", model_path, e)
-        else:
-            cv2.setNumThreads(max(1, int(threads)))
-            run = functools.partial(net.outputs, batch_size=16)
-            return (
-                run,
-                net.input_size,
-                net.n_classes,
-                net.feature_dim,
-                f"opencv-dnn {cv2.__version__}",
-            )
-    from .tfutil import configure_tf
+    net = OnnxModel(model_path, threads)
 
-    configure_tf(threads)
-    import keras
+    def run(crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probs, feats = net.predict(crops)
+        return feats, probs
 
-    from .cnn import FEATURES_LAYER, batched_outputs
-
-    model = keras.models.load_model(model_path, compile=False)
-    run = functools.partial(batched_outputs, model, batch_size=256)
-    return (
-        run,
-        int(model.input_shape[1]),
-        int(model.output_shape[-1]),
-        int(model.get_layer(FEATURES_LAYER).output.shape[-1]),
-        f"keras {keras.__version__}",
-    )
+    return run, net.input_size, net.n_classes, net.feature_dim, net.engine
 
 
 def extract_features(
@@ -91,15 +61,14 @@ def extract_features(
     emotions: list[str],
     *,
     chunk: int = 256,
-    engine: str = "auto",
     threads: int = 1,
 ) -> dict:
     """Run the CNN over the face crops of ``frames_h5`` (only frames with a face, ``chunk`` frames
     at a time, each chunk's results written before the next is read, so memory stays flat in
     video length: a few MB per chunk beside the process's ~100 MB) and write ``out_h5`` as
-    described in the module docstring. ``engine`` and ``threads``: see :func:`load_cnn`.
+    described in the module docstring. ``threads``: see :func:`load_cnn`.
     Returns a summary dict (n_frames, n_faces, feature_dim)."""
-    run, size, n_classes, dim, engine_name = load_cnn(model_path, engine, threads)
+    run, size, n_classes, dim, engine_name = load_cnn(model_path, threads)
     if n_classes != len(emotions):
         raise ValueError(
             f"{model_path}: model has {n_classes} outputs "

@@ -9,6 +9,7 @@ import pytest
 from conftest import EMOTIONS, randomised_cnn
 
 from emotiontrack.demo import make_session_video
+from emotiontrack.export import export_cnn
 from emotiontrack.faces import FaceDetector, FaceTracker, face_finder
 from emotiontrack.features import extract_features
 from emotiontrack.frames import extract_frames
@@ -31,6 +32,7 @@ def runs(tmp_path_factory):
     boxes and the CNN's probabilities."""
     d = tmp_path_factory.mktemp("tracking")
     randomised_cnn(d / "cnn.keras")
+    export_cnn(d / "cnn.keras", d / "cnn.onnx")
     out = {}
     for p, c in SESSIONS:
         video, ann = d / f"{p}_{c}.mp4", d / f"{p}_{c}.csv"
@@ -39,7 +41,7 @@ def runs(tmp_path_factory):
         for mode in ("full", "fast"):
             frames = d / f"{p}_{c}_{mode}.h5"
             extract_frames(video, frames, detector=face_finder(track=mode == "fast"))
-            extract_features(frames, d / "cnn.keras", d / f"{p}_{c}_{mode}_f.h5", EMOTIONS)
+            extract_features(frames, d / "cnn.onnx", d / f"{p}_{c}_{mode}_f.h5", EMOTIONS)
             with h5py.File(frames) as h5, h5py.File(d / f"{p}_{c}_{mode}_f.h5") as f:
                 res[mode] = {
                     "found": h5["face_found"][...],
