@@ -32,6 +32,8 @@ test: $(STAMP)  ## set up and run the full test suite
 
 bench: $(STAMP)  ## throughput and workflow-scale benchmarks (benchmarks/README.md)
 	$(BIN)/python benchmarks/throughput.py --seconds 60 600
+	$(BIN)/python benchmarks/throughput.py --model fer2013-mini-xception \
+	  --video "$$($(BIN)/python tests/realmedia.py WolfgangLanger_Pexels.mp4)"
 	$(BIN)/python benchmarks/dryrun.py --sessions 1000
 
 lint: $(STAMP)
