@@ -57,17 +57,29 @@ def pretrained_cnn(tmp_path_factory):
     return d / "cnn.keras", d / "cnn.onnx"
 
 
-def randomised_sequence_model(path, kind, n_inputs, seed=0):
-    """A sequence model of ``kind`` with random weights (large enough that every input matters),
-    saved to ``path``."""
-    model = build_sequence_model(n_inputs, len(EMOTIONS), kind=kind, units=8, bottleneck=4)
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        ws = layer.get_weights()
-        if ws:
-            layer.set_weights([rng.normal(0, 0.5, w.shape).astype(np.float32) for w in ws])
-    model.save(path)
-    return model
+N_INPUTS = 128 + 7 + 1  # features, CNN probabilities, face flag (use_probabilities: true)
+
+
+@pytest.fixture(scope="module")
+def sequence_exports(tmp_path_factory) -> dict:
+    """kind -> (Keras model with random weights, path of its ONNX export), made on first use."""
+    d = tmp_path_factory.mktemp("sequence")
+    made = {}
+
+    def get(kind):
+        if kind not in made:
+            model = build_sequence_model(N_INPUTS, 7, kind=kind, units=8, bottleneck=4)
+            rng = np.random.default_rng(0)
+            for layer in model.layers:  # weights large enough that every input matters
+                ws = layer.get_weights()
+                if ws:
+                    layer.set_weights([rng.normal(0, 0.3, w.shape).astype(np.float32) for w in ws])
+            model.save(d / f"{kind}.keras")
+            export_sequence(d / f"{kind}.keras", d / f"{kind}.onnx")
+            made[kind] = model, d / f"{kind}.onnx"
+        return made[kind]
+
+    return get
 
 
 @pytest.mark.parametrize("name", [*ARCHITECTURES, PRETRAINED])
@@ -104,17 +116,16 @@ def test_cnn_export_gives_keras_outputs(name, tmp_path, real_crops, request):
 
 
 @pytest.mark.parametrize("kind", SEQUENCE_MODELS)
-def test_sequence_export_gives_keras_outputs_on_masked_frames(kind, tmp_path):
-    model = randomised_sequence_model(tmp_path / f"{kind}.keras", kind, 12)
-    export_sequence(tmp_path / f"{kind}.keras", tmp_path / f"{kind}.onnx")
+def test_sequence_export_gives_keras_outputs_on_masked_frames(kind, sequence_exports):
+    model, onnx_path = sequence_exports(kind)
     rng = np.random.default_rng(3)
     T = 70
     found = np.ones(T, bool)
     found[:4] = found[20:31] = found[50:53] = found[-5:] = False  # before, between, after faces
-    x = rng.normal(size=(T, 12)).astype(np.float32)
+    x = rng.normal(size=(T, N_INPUTS)).astype(np.float32)
     x[~found] = 0.0
     keras_out = np.asarray(model(x[None], training=False)["probabilities"])[0]
-    net = OnnxSequenceModel(tmp_path / f"{kind}.onnx", threads=1)
+    net = OnnxSequenceModel(onnx_path, threads=1)
     out = net.predict(x)
     assert out.shape == (T, 7)
     assert np.abs(out - keras_out).max() < 1e-4  # every frame, masked ones too
@@ -161,14 +172,16 @@ print("NO-TENSORFLOW")
 """
 
 
-def test_session_jobs_run_without_tensorflow(pretrained_cnn, real_media, tmp_path):
+def test_session_jobs_run_without_tensorflow(
+    pretrained_cnn, sequence_exports, real_media, tmp_path
+):
     """A real clip in which the face leaves, through the per-session jobs in a fresh process that
     must never import TensorFlow; its features and predictions are Keras's."""
     import shutil
 
     shutil.copy(pretrained_cnn[1], tmp_path / "cnn.onnx")
-    lstm = randomised_sequence_model(tmp_path / "lstm.keras", "lstm", 128 + 7 + 1)
-    export_sequence(tmp_path / "lstm.keras", tmp_path / "lstm.onnx")
+    lstm, lstm_onnx = sequence_exports("lstm")
+    shutil.copy(lstm_onnx, tmp_path / "lstm.onnx")
     r = subprocess.run(
         [sys.executable, "-c", CHILD, str(tmp_path), ",".join(EMOTIONS)]
         + [str(real_media / "face_noface.mov")],
