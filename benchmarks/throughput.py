@@ -92,12 +92,15 @@ def ensure_video(seconds: int) -> Path:
         print(f"generating a {seconds} s demo video into {path.relative_to(REPO)} ", end="")
         print(f"(once; ~{max(1, seconds // 4)} s)", flush=True)
         CACHE.mkdir(parents=True, exist_ok=True)
-        from emotiontrack.demo import make_session_video
-
         part = path.with_suffix(".part.mp4")
-        make_session_video(
-            part, path.with_suffix(".csv"), "bench01", "condA", seed=0, duration_s=seconds
+        # in a subprocess: Linux counts a child's RSS before exec() in its peak (ru_maxrss), so
+        # a parent grown by generating the video would inflate every measured stage's RSS
+        code = (
+            "from emotiontrack.demo import make_session_video\n"
+            f"make_session_video({str(part)!r}, {str(path.with_suffix('.csv'))!r}, 'bench01', "
+            f"'condA', seed=0, duration_s={int(seconds)})\n"
         )
+        subprocess.run([sys.executable, "-c", code], check=True, env=child_env(1), cwd=REPO)
         part.replace(path)
     return path
 
