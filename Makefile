@@ -41,6 +41,8 @@ browser:
 
 bench: $(STAMP)  ## throughput and workflow-scale benchmarks (benchmarks/README.md)
 	$(BIN)/python benchmarks/throughput.py --seconds 60 600
+	$(BIN)/python benchmarks/throughput.py --model fer2013-mini-xception \
+	  --video "$$($(BIN)/python tests/realmedia.py WolfgangLanger_Pexels.mp4)"
 	$(BIN)/python benchmarks/dryrun.py --sessions 1000
 	$(BIN)/python benchmarks/live.py
 

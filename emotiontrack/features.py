@@ -8,13 +8,12 @@ was fed, :class:`~emotiontrack.crops.CropGeometry`, cut from the frames file's w
 margin is ``stored_crop_margin``; ``null`` when the stored crops were fed whole). Leading dims
 are () for a session and (K,) for K augmented copies of it.
 
-The CNN runs through OpenCV's DNN module by default (:mod:`emotiontrack.inference`): a job then
-never imports TensorFlow, which would cost more time and memory than the whole session's faces.
+The CNN is its ONNX export run by onnxruntime (:mod:`emotiontrack.inference`): a job never
+imports TensorFlow, which would cost more time and memory than the whole session's faces.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from pathlib import Path
@@ -42,68 +41,29 @@ def resize_faces(faces: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def load_cnn(
-    model_path: str | Path,
-    engine: str = "auto",
-    threads: int = 1,
-    emotions: list[str] | None = None,
-):
-    """The CNN of ``model_path`` as a function (N, S, S) uint8 -> (features (N, D), probabilities
-    (N, C)) float32, plus its input size S, class count C, feature width D and a provenance
-    string. ``engine``: ``opencv`` runs it through OpenCV's DNN module
-    (:class:`~emotiontrack.inference.OpenCVCNN`: no TensorFlow import, same outputs to float32
-    round-off), ``keras`` through Keras/TensorFlow, ``auto`` (default) the first unless the model
-    has a layer it does not support. ``threads``: CPU threads for either.
+def load_cnn(model_path: str | Path, threads: int = 1, emotions: list[str] | None = None):
+    """The CNN of ``model_path`` (an ``.onnx`` export, :mod:`emotiontrack.export`) as a function
+    (N, S, S) uint8 -> (features (N, D), probabilities (N, C)) float32, plus its input size S,
+    class count C, feature width D and a provenance string. Run by onnxruntime
+    (:class:`~emotiontrack.inference.OnnxModel`) on ``threads`` CPU threads: TensorFlow is never
+    imported. Raises UserInputError for a file that is not such a model.
 
-    ``model_path`` may also be the name of a built-in pretrained model
-    (:data:`emotiontrack.pretrained.BUILTIN`): it is wrapped in memory for ``emotions`` exactly
-    as ``cnn.pretrained`` wraps it into a file for the workflow, and run by Keras. The function
-    keeps its traced graph between calls, so it can be called once per video frame."""
-    from .inference import OpenCVCNN, UnsupportedModel
-    from .pretrained import BUILTIN
+    The CLI and the service may also name a built-in pretrained model
+    (:data:`emotiontrack.pretrained.BUILTIN`, wrapped for ``emotions``) or a ``.keras``/``.h5``
+    model: its ONNX export is made once and cached (:func:`emotiontrack.export.cached_onnx`)."""
+    from .inference import OnnxModel
 
-    if engine not in ("auto", "opencv", "keras"):
-        raise ValueError(f"unknown CNN engine {engine!r}")
-    builtin = str(model_path) in BUILTIN
-    if builtin and emotions is None:
-        raise ValueError(f"built-in model {model_path!r}: give the emotions to predict")
-    if engine != "keras" and not builtin:
-        try:
-            net = OpenCVCNN(model_path)
-        except UnsupportedModel as e:
-            if engine == "opencv":
-                raise
-            log.info("%s: running it with Keras (%s)", model_path, e)
-        else:
-            cv2.setNumThreads(max(1, int(threads)))
-            run = functools.partial(net.outputs, batch_size=16)
-            return (
-                run,
-                net.input_size,
-                net.n_classes,
-                net.feature_dim,
-                f"opencv-dnn {cv2.__version__}",
-            )
-    from .tfutil import configure_tf
+    if not str(model_path).endswith(".onnx"):
+        from .export import cached_onnx
 
-    configure_tf(threads)
-    import keras
+        model_path = cached_onnx(str(model_path), emotions)
+    net = OnnxModel(model_path, threads)
 
-    from .cnn import FEATURES_LAYER, traced_outputs
+    def run(crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        probs, feats = net.predict(crops)
+        return feats, probs
 
-    if builtin:
-        from .pretrained import load_pretrained
-
-        model = load_pretrained(str(model_path), list(emotions))
-    else:
-        model = keras.models.load_model(model_path, compile=False)
-    return (
-        traced_outputs(model, batch_size=256),
-        int(model.input_shape[1]),
-        int(model.output_shape[-1]),
-        int(model.get_layer(FEATURES_LAYER).output.shape[-1]),
-        f"keras {keras.__version__}",
-    )
+    return run, net.input_size, net.n_classes, net.feature_dim, net.engine
 
 
 def classify_crops(run, size: int, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -121,7 +81,6 @@ def extract_features(
     *,
     crop: CropGeometry | str | Path | None = None,
     chunk: int = 256,
-    engine: str = "auto",
     threads: int = 1,
     cnn: tuple | None = None,
 ) -> dict:
@@ -131,13 +90,13 @@ def extract_features(
     described in the module docstring. ``crop``: the model's crop geometry (or the path of its
     sidecar, :func:`~emotiontrack.crops.read_geometry`), cut from the stored wide crops
     (:func:`~emotiontrack.crops.model_crops`); None feeds the stored crops whole, resized to the
-    model's input. ``model_path``, ``engine`` and ``threads``: see :func:`load_cnn`; ``cnn``: its
-    result for ``model_path`` when already loaded (a service that keeps the model in memory).
+    model's input. ``threads``: see :func:`load_cnn`; ``cnn``: its result when already loaded
+    (a service that keeps the model in memory; ``model_path`` is then only recorded).
     Returns a summary dict (n_frames, n_faces, feature_dim)."""
     from .pretrained import BUILTIN, resolve
 
     geometry = read_geometry(crop) if isinstance(crop, (str, Path)) else crop
-    run, size, n_classes, dim, engine_name = cnn or load_cnn(model_path, engine, threads, emotions)
+    run, size, n_classes, dim, engine_name = cnn or load_cnn(model_path, threads)
     model_file = resolve(str(model_path)) if str(model_path) in BUILTIN else model_path
     if n_classes != len(emotions):
         raise ValueError(

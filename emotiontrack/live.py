@@ -91,7 +91,6 @@ class Recogniser:
         *,
         geometry: CropGeometry | None = None,
         detector_model: str = "both",
-        engine: str = "auto",
         threads: int = 1,
     ):
         cv2.setNumThreads(max(1, int(threads)))
@@ -99,7 +98,7 @@ class Recogniser:
         self.emotions = list(emotions or DEFAULT_EMOTIONS)
         self.detector = default_detector(detector_model)
         self.run, self.input_size, _, self.feature_dim, self.engine = _load_model(
-            self.model, self.emotions, engine, threads
+            self.model, self.emotions, threads
         )
         self.geometry = geometry or model_geometry(self.model, self.input_size)
         self._lock = threading.Lock()
@@ -137,7 +136,7 @@ class Recogniser:
         return Face(tuple(int(v) for v in box), probs, self.emotions[k], float(probs[k]))
 
 
-def _load_model(model: str, emotions: list[str], engine: str = "auto", threads: int = 1):
+def _load_model(model: str, emotions: list[str], threads: int = 1):
     """:func:`load_cnn` for a model name or file, with a clear error for a missing file, one
     Keras cannot load, or an output count that does not match ``emotions``."""
     if model not in _builtin_names() and not Path(model).is_file():
@@ -146,7 +145,7 @@ def _load_model(model: str, emotions: list[str], engine: str = "auto", threads: 
             f"built-in models: {', '.join(_builtin_names())})"
         )
     try:
-        cnn = load_cnn(model, engine, threads, emotions)
+        cnn = load_cnn(model, threads, emotions)
     except UserInputError:
         raise
     except Exception as e:  # Keras and OpenCV raise many types for a bad file

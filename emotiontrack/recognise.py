@@ -29,8 +29,9 @@ def default_detector():
 
 def find_faces(detector, image: np.ndarray) -> list[Box]:
     """Every face ``detector`` finds in a BGR or gray image (the frames job gives BlazeFace the
-    BGR frame, the Haar cascade gray; both accept either), largest first, as boxes: its ``detect_faces`` (all faces, objects with a ``box``) when it has one,
-    else the single face of its ``detect``."""
+    BGR frame, the Haar cascade gray; both accept either), largest first, as boxes: its
+    ``detect_faces`` (all faces, objects with a ``box``) when it has one, else the single face of
+    its ``detect``."""
     if hasattr(detector, "detect_faces"):
         return [tuple(int(v) for v in f.box) for f in detector.detect_faces(image)]
     box = detector.detect(image)

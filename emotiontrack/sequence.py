@@ -256,12 +256,15 @@ def predict_session(
     emotions: list[str],
     *,
     use_probabilities: bool = False,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """Write the session's prediction timeline CSV: ``time_s, frame_index, face_found``, one
     probability column per emotion (the sequence model's; carried over frames without a face, where
     the masked LSTM keeps its state; empty before the first face), ``label`` (argmax), and the
-    per-frame CNN's ``cnn_label``/``cnn_confidence`` (empty without a face)."""
-    import keras
+    per-frame CNN's ``cnn_label``/``cnn_confidence`` (empty without a face). ``model_path``: the
+    sequence model's ONNX export (:mod:`emotiontrack.export`), run by onnxruntime on ``threads``
+    CPU threads (no TensorFlow)."""
+    from .inference import OnnxSequenceModel
 
     with h5py.File(features_h5, "r") as h5:
         feats = h5["features"][...]
@@ -277,9 +280,8 @@ def predict_session(
     T, C = len(found), len(emotions)
     probs = np.full((T, C), np.nan, np.float32)
     if found.any():
-        model = keras.models.load_model(model_path, compile=False)
-        x = frame_inputs(feats, found, cnn if use_probabilities else None)
-        out = np.asarray(model(x[None], training=False)["probabilities"])[0]
+        model = OnnxSequenceModel(model_path, threads)
+        out = model.predict(frame_inputs(feats, found, cnn if use_probabilities else None))
         # Masked steps do not update the LSTM state: their prediction is the last face frame's.
         last = np.maximum.accumulate(np.where(found, np.arange(T), -1))
         ok = last >= 0

@@ -1,5 +1,6 @@
 # CNN: train the per-frame FER classifier on the FER set (or import a pretrained one, config
-# cnn.pretrained), then score it on the FER set's test split.
+# cnn.pretrained), export it to ONNX for the per-session jobs, then score it on the FER set's
+# test split.
 
 
 rule train_cnn:
@@ -51,6 +52,23 @@ rule import_pretrained_cnn:
         crop_margin=config["cnn"]["crop_margin"],
     script:
         "../workflow_scripts/import_pretrained_cnn.py"
+
+
+rule export_cnn:
+    input:
+        model=CNN_MODEL,
+    output:
+        onnx="results/models/cnn.onnx",
+    log:
+        "logs/export_cnn.log",
+    conda:
+        "../envs/tf.yaml"
+    threads: 1
+    resources:
+        mem_mb=3000,
+        runtime=15,
+    script:
+        "../workflow_scripts/export_cnn.py"
 
 
 rule evaluate_cnn:

@@ -1,12 +1,12 @@
 # Features: the CNN's penultimate-layer features and class probabilities per sampled frame
-# (batched inference on the CNN's own crop, cut from the stored wide crops), for every session
-# and for the augmented copies of training sessions.
+# (batched inference of the CNN's ONNX export, no TensorFlow, on the CNN's own crop, cut from the
+# stored wide crops), for every session and for the augmented copies of training sessions.
 
 
 rule extract_features:
     input:
         frames="results/frames/{participant}_{condition}.h5",
-        model=CNN_MODEL,
+        model="results/models/cnn.onnx",
         crop=CNN_CROP,
     output:
         h5="results/features/{participant}_{condition}.h5",
@@ -15,10 +15,10 @@ rule extract_features:
     benchmark:
         "benchmarks/extract_features/{participant}_{condition}.tsv"
     conda:
-        "../envs/tf.yaml"
+        "../envs/vision.yaml"
     threads: 2
     resources:
-        mem_mb=3000,
+        mem_mb=1000,
         runtime=60,
     params:
         emotions=EMOTIONS,
@@ -29,7 +29,7 @@ rule extract_features:
 use rule extract_features as extract_augmented_features with:
     input:
         frames="results/augmented/{participant}_{condition}.h5",
-        model=CNN_MODEL,
+        model="results/models/cnn.onnx",
         crop=CNN_CROP,
     output:
         h5="results/features/augmented/{participant}_{condition}.h5",

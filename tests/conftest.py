@@ -71,15 +71,15 @@ def study(tmp_path_factory) -> Path:
     return d
 
 
-def randomised_cnn(path, size=48, n_classes=7, seed=0):
-    """build_cnn with every weight random, batch-norm statistics included (a fresh model's are
-    0/1, which would hide a mistake in folding them), saved to ``path``."""
+def randomised_cnn(path, size=48, n_classes=7, seed=0, name="vgg-small"):
+    """build_cnn (architecture ``name``) with every weight random, batch-norm statistics
+    included (a fresh model's are 0/1, which would hide a mistake), saved to ``path``."""
     import keras
 
     from emotiontrack.cnn import build_cnn
 
     rng = np.random.default_rng(seed)
-    model = build_cnn(size, n_classes)
+    model = build_cnn(size, n_classes, name=name)
     for layer in model.layers:
         ws = layer.get_weights()
         if isinstance(layer, keras.layers.BatchNormalization):

@@ -70,3 +70,9 @@ def astronaut_bgr():
     from skimage import data
 
     return cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+
+
+if __name__ == "__main__":  # `python tests/realmedia.py FILE` prints FILE's path (fetching once)
+    import sys
+
+    print(real_media() / sys.argv[1])

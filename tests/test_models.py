@@ -21,6 +21,7 @@ from emotiontrack.cnn import (  # noqa: E402
     plot_sample_predictions,
     train_cnn,
 )
+from emotiontrack.export import export_cnn, export_sequence  # noqa: E402
 from emotiontrack.features import extract_features  # noqa: E402
 from emotiontrack.pseudolabels import make_pseudolabels  # noqa: E402
 from emotiontrack.sequence import (  # noqa: E402
@@ -46,6 +47,7 @@ def trained(tmp_path_factory):
     train_cnn(
         data, EMOTIONS, d / "cnn.keras", d / "hist.csv", epochs=6, patience=3, seed=0, verbose=0
     )
+    export_cnn(d / "cnn.keras", d / "cnn.onnx")  # what the features jobs run
     return d, data
 
 
@@ -169,7 +171,7 @@ def test_features_probabilities_and_gaps(trained, tmp_path):
     found = np.ones(60, bool)
     found[20:25] = False
     session_frames(tmp_path / "fr.h5", y, found)
-    extract_features(tmp_path / "fr.h5", d / "cnn.keras", tmp_path / "ft.h5", EMOTIONS, chunk=16)
+    extract_features(tmp_path / "fr.h5", d / "cnn.onnx", tmp_path / "ft.h5", EMOTIONS, chunk=16)
     with h5py.File(tmp_path / "ft.h5") as h5:
         f, p = h5["features"][...], h5["probabilities"][...]
         assert f.shape == (60, 128) and f.dtype == np.float32 and p.shape == (60, 7)
@@ -252,7 +254,7 @@ def test_lstm_smooths_flickering_pseudo_labels(trained, tmp_path):
         session_frames(tmp_path / f"{participant}.h5", y, found)
         extract_features(
             tmp_path / f"{participant}.h5",
-            d / "cnn.keras",
+            d / "cnn.onnx",
             tmp_path / f"{participant}_f.h5",
             EMOTIONS,
         )
@@ -280,8 +282,9 @@ def test_lstm_smooths_flickering_pseudo_labels(trained, tmp_path):
         learning_rate=0.01,
     )
     assert info["validation_participants"] == ["p3"]
+    export_sequence(tmp_path / "lstm.keras", tmp_path / "lstm.onnx")
     df = predict_session(
-        tmp_path / "p1_f.h5", tmp_path / "lstm.keras", tmp_path / "pred.csv", EMOTIONS
+        tmp_path / "p1_f.h5", tmp_path / "lstm.onnx", tmp_path / "pred.csv", EMOTIONS
     )
     assert list(df.columns) == [
         "time_s",

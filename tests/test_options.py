@@ -154,10 +154,13 @@ def test_pretrained_mini_xception_with_bilstm(tmp_path, demo_inputs):
 
     with h5py.File(d / "results/features/user03_condB.h5") as h5:
         assert h5["features"].shape[1] == 128
-        digest = hashlib.sha256(
-            (d / "results/models/cnn_pretrained.keras").read_bytes()
-        ).hexdigest()
+        digest = hashlib.sha256((d / "results/models/cnn.onnx").read_bytes()).hexdigest()
         assert h5.attrs["model_sha256"] == digest
+    from emotiontrack.inference import OnnxModel
+
+    exported = OnnxModel(d / "results/models/cnn.onnx").metadata["source_sha256"]
+    pre = hashlib.sha256((d / "results/models/cnn_pretrained.keras").read_bytes()).hexdigest()
+    assert exported == pre  # the ONNX file is the pretrained model's export
     m = json.loads((d / "results/evaluation/metrics.json").read_text())
     assert "bilstm" in m["comparison"]["methods"]
 

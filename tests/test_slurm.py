@@ -31,12 +31,14 @@ FILL_IN = {
 GPU_RULES = {"train_cnn", "train_sequence"}
 # The tiny study's SLURM jobs: the study-wide steps one by one, each phase of the per-session
 # chains as one group job (profiles/slurm: groups, group-components).
-# (one train_sequence job per compared sequence model)
+# (one train_sequence and one export_sequence job per compared sequence model)
 SUBMISSIONS = [
     "frames",
     "train_cnn",
+    "export_cnn",
     "features",
     *["train_sequence"] * 4,
+    *["export_sequence"] * 4,
     "report",
     "evaluate_study",
 ]

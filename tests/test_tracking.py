@@ -12,6 +12,7 @@ import pytest
 from conftest import EMOTIONS, randomised_cnn
 
 from emotiontrack.demo import make_session_video
+from emotiontrack.export import export_cnn
 from emotiontrack.faces import BlazeFaceDetector, FaceDetector, FaceTracker, face_finder
 from emotiontrack.features import extract_features
 from emotiontrack.frames import extract_frames
@@ -34,6 +35,7 @@ def runs(tmp_path_factory):
     boxes and the CNN's probabilities."""
     d = tmp_path_factory.mktemp("tracking")
     randomised_cnn(d / "cnn.keras")
+    export_cnn(d / "cnn.keras", d / "cnn.onnx")
     out = {}
     for p, c in SESSIONS:
         video, ann = d / f"{p}_{c}.mp4", d / f"{p}_{c}.csv"
@@ -43,7 +45,7 @@ def runs(tmp_path_factory):
             frames = d / f"{p}_{c}_{mode}.h5"
             finder = face_finder(detector="haar", track=mode == "fast")
             extract_frames(video, frames, detector=finder)
-            extract_features(frames, d / "cnn.keras", d / f"{p}_{c}_{mode}_f.h5", EMOTIONS)
+            extract_features(frames, d / "cnn.onnx", d / f"{p}_{c}_{mode}_f.h5", EMOTIONS)
             with h5py.File(frames) as h5, h5py.File(d / f"{p}_{c}_{mode}_f.h5") as f:
                 res[mode] = {
                     "found": h5["face_found"][...],

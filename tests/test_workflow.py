@@ -95,8 +95,13 @@ def test_features_record_provenance(study):
             assert h5.attrs["source_sha256"] == fr.attrs["source_sha256"]
         import hashlib
 
-        model = (study / "results/models/cnn.keras").read_bytes()
+        from emotiontrack.inference import OnnxModel
+
+        model = (study / "results/models/cnn.onnx").read_bytes()
         assert h5.attrs["model_sha256"] == hashlib.sha256(model).hexdigest()
+        keras_model = (study / "results/models/cnn.keras").read_bytes()  # what was exported
+        onnx_meta = OnnxModel(study / "results/models/cnn.onnx").metadata
+        assert onnx_meta["source_sha256"] == hashlib.sha256(keras_model).hexdigest()
         assert h5.attrs["fps"] == 5
         # the trained CNN's own crop (fer.crop_margin, its input size), cut from the wide crops
         crop = json.loads((study / "results/models/cnn_crop.json").read_text())
