@@ -14,6 +14,23 @@ import numpy as np
 NO_FACE = -1
 
 
+def clean_labels(probabilities: np.ndarray, found: np.ndarray, window: int) -> np.ndarray:
+    """Temporally cleaned pseudo labels (T,): the argmax of the CNN probabilities (T, C) after a
+    centred moving median over ``window`` face frames (frames without a face skipped), so an
+    isolated per-frame error is not taught as truth; ``window`` <= 1 gives the raw per-frame
+    decision. -1 where there is no face."""
+    from .baselines import moving_median
+
+    labels = np.full(len(found), NO_FACE, np.int64)
+    if not found.any():
+        return labels
+    probs = np.asarray(probabilities, np.float64)
+    if window > 1:
+        probs = moving_median(np.where(found[:, None], probs, np.nan), window)
+    labels[found] = np.nanargmax(probs[found], axis=1)
+    return labels
+
+
 def make_pseudolabels(features_h5: str | Path, out_npy: str | Path, out_json: str | Path) -> dict:
     """Write ``out_npy``: a structured array (T,) with fields ``label`` (int, index into the
     emotion list, -1 where no face), ``confidence`` (float32 max probability, NaN where no face),
