@@ -1,7 +1,7 @@
 # Sequence models: trained on padded, masked per-frame feature sequences of the training
 # sessions (and their augmented copies), targets = pseudo labels, validation by participant.
-# {model} is one of lstm, bilstm, attention, autoencoder; config sequence.model picks the one
-# that makes the predictions, evaluation.compare the ones the study report compares.
+# {model} is one of refine, lstm, bilstm, attention, autoencoder; config sequence.model is the
+# default method, evaluation.compare the other candidates (see predict.smk for the choice).
 
 
 rule train_sequence:

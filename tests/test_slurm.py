@@ -31,12 +31,14 @@ FILL_IN = {
 GPU_RULES = {"train_cnn", "train_sequence"}
 # The tiny study's SLURM jobs: the study-wide steps one by one, each phase of the per-session
 # chains as one group job (profiles/slurm: groups, group-components).
-# (one train_sequence job per compared sequence model)
+# (one train_sequence job per compared sequence model: refine and the 4 of evaluation.compare)
 SUBMISSIONS = [
     "frames",
     "train_cnn",
     "features",
-    *["train_sequence"] * 4,
+    *["train_sequence"] * 5,
+    "compare",
+    "choose_method",
     "report",
     "evaluate_study",
 ]

@@ -1,14 +1,17 @@
 from emotiontrack.logs import step_logging
 from emotiontrack.tfutil import configure_tf
 
-with step_logging(snakemake.log[0]):
+p = snakemake.params
+with step_logging(snakemake.log[0]) as log:
     configure_tf(snakemake.threads)
-    from emotiontrack.sequence import predict_session
+    from emotiontrack.choice import predict_with_method
 
-    predict_session(
+    choice = predict_with_method(
         snakemake.input.features,
-        snakemake.input.model,
+        snakemake.input.choice,
+        dict(zip(p.model_names, snakemake.input.models, strict=True)),
         snakemake.output.csv,
-        snakemake.params.emotions,
-        use_probabilities=snakemake.params.use_probabilities,
+        p.emotions,
+        use_probabilities=p.use_probabilities,
     )
+    log.info("method: %s", choice["method"])
