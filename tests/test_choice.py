@@ -105,3 +105,20 @@ def test_validation_sessions_choose_and_are_never_scored_as_test(tmp_path, pretr
     # item 7: a pretrained CNN with no FER set of the user's: no demo FER set, no FER scores
     for rule in ("demo_fer_dataset", "evaluate_cnn"):
         assert (f"rule {rule}:" in out) == (not pretrained), rule
+
+
+def test_sheet_accepts_validation_sessions_with_an_annotation(tmp_path):
+    from test_sheet import SCHEMA, sheet
+
+    from emotiontrack import UserInputError
+    from emotiontrack.sheet import load_sessions
+
+    v, a = tmp_path / "v.mp4", tmp_path / "a.csv"
+    v.write_bytes(b"x")
+    a.write_text("start_s,end_s,emotion\n0,1,happy\n")
+    rows = [("p1", "A", str(v), "train", ""), ("p2", "A", str(v), "validation", str(a))]
+    df = load_sessions(sheet(tmp_path, rows), SCHEMA)
+    assert df.loc["p2_A", "split"] == "validation"
+    rows[1] = ("p2", "A", str(v), "validation", "")
+    with pytest.raises(UserInputError, match=r"row 3 \(p2/A\): a validation session needs an"):
+        load_sessions(sheet(tmp_path, rows), SCHEMA)
