@@ -306,7 +306,15 @@ def train_sequence_model(
         verbose=2,
     )
     model.save(out_model)
-    h = pd.DataFrame(hist.history).rename(columns=lambda c: c.replace("probabilities_", ""))
+    # "probabilities_accuracy" -> "accuracy"; the heads' own losses keep their names when the
+    # total is also called "loss" (two heads)
+    h = pd.DataFrame(hist.history).rename(
+        columns=lambda c: (
+            c
+            if c.replace("probabilities_", "") in hist.history
+            else c.replace("probabilities_", "")
+        )
+    )
     h.insert(0, "epoch", np.arange(1, len(h) + 1))
     h.to_csv(out_history, index=False)
     n_train = len(next(iter(xtr.values())) if isinstance(xtr, dict) else xtr)
