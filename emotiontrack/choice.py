@@ -159,6 +159,7 @@ def choice_markdown(choice: dict) -> str:
             acc = "–" if s["accuracy"] is None else f"{s['accuracy']:.3f}"
             f1 = "–" if s["macro_f1"] is None else f"{s['macro_f1']:.3f}"
             lines.append(f"| {method_label(m)} | {acc} | {f1} |")
+        lines.append("")
     else:
         lines.append(
             "Add annotated sessions with split `validation` to the sheet to choose among the "
