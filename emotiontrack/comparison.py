@@ -7,8 +7,8 @@ held-out (test) sessions where a face was found:
 - ``moving_average`` / ``median``: the CNN probabilities smoothed over a centred window;
 - ``hmm``: Viterbi decoding of the CNN probabilities with transitions estimated on the training
   sessions (their annotations where they have one, else their pseudo labels);
-- one entry per sequence model (``lstm``, ``bilstm``, ``attention``, ``autoencoder``), read from
-  its prediction timelines.
+- one entry per sequence model (``refine``, ``lstm``, ``bilstm``, ``attention``,
+  ``autoencoder``), read from its prediction timelines.
 
 The ranking is by macro-F1, as measured; nothing is fit on the test sessions.
 """
@@ -183,8 +183,12 @@ def plot_embedding(
     return used
 
 
-def _label(name: str) -> str:
-    return BASELINES.get(name, f"sequence model: {name}")
+SEQUENCE_LABELS = {"refine": "refine (the CNN refined over the session)"}
+
+
+def method_label(name: str) -> str:
+    """A method's readable name in tables and figures."""
+    return BASELINES.get(name, f"sequence model: {SEQUENCE_LABELS.get(name, name)}")
 
 
 def _f1(x: float | None) -> str:
@@ -210,10 +214,10 @@ def comparison_markdown(result: dict) -> str:
     for i, name in enumerate(result["ranking_by_macro_f1"], 1):
         r = m[name]
         if r["accuracy"] is None:
-            lines.append(f"| {i} | {_label(name)} | – | – | – |")
+            lines.append(f"| {i} | {method_label(name)} | – | – | – |")
             continue
         lines.append(
-            f"| {i} | {_label(name)} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | "
+            f"| {i} | {method_label(name)} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | "
             f"{100 * (r['macro_f1'] - base):+.1f} |"
         )
     emotions = list(next(iter(m.values()))["per_class"])
@@ -226,7 +230,9 @@ def comparison_markdown(result: dict) -> str:
     ]
     for name in result["ranking_by_macro_f1"]:
         pc = m[name]["per_class"]
-        lines.append(f"| {_label(name)} | " + " | ".join(_f1(pc[e]["f1"]) for e in emotions) + " |")
+        lines.append(
+            f"| {method_label(name)} | " + " | ".join(_f1(pc[e]["f1"]) for e in emotions) + " |"
+        )
     lines += [
         "",
         "![confusion matrices](comparison.png)",
@@ -250,9 +256,8 @@ def plot_comparison(result: dict, emotions: list[str], out_png: str | Path) -> N
         for ax, name in zip(axes.flat, names, strict=False):
             r = result["methods"][name]
             png = Path(tmp) / f"{name}.png"
-            title = (
-                f"{_label(name)}\nmacro-F1 {r['macro_f1'] or 0:.3f}, acc {r['accuracy'] or 0:.3f}"
-            )
+            scores = f"macro-F1 {r['macro_f1'] or 0:.3f}, acc {r['accuracy'] or 0:.3f}"
+            title = f"{method_label(name)}\n{scores}"
             plot_confusion(np.array(r["confusion"]), emotions, title, png)
             ax.imshow(plt.imread(png))
     fig.tight_layout()
@@ -271,6 +276,8 @@ def evaluate_and_compare(
     out_comparison_png: str | Path,
     out_embedding_png: str | Path,
     *,
+    choice_json: str | Path | None = None,
+    cnn: str = "",
     smoothing_s: float = 1.0,
     embedding: str = "tsne",
     seed: int = 0,
@@ -283,7 +290,9 @@ def evaluate_and_compare(
     ``participant``, ``condition``, ``predictions`` (chosen model), ``features``, ``annotation``
     and ``sequence_predictions`` {model: csv}; ``train_sessions`` dicts ``features``,
     ``annotation`` (may be empty) and ``pseudolabels``. ``excluded``: {session: why} of sessions
-    left out of the study (``bad_videos: exclude``), listed first in the report."""
+    left out of the study (``bad_videos: exclude``), listed first in the report. ``choice_json``
+    (the method choice, :mod:`emotiontrack.choice`) opens the report: which method made the
+    predictions and why; ``cnn`` says which per-frame CNN was used."""
     from .evaluate import evaluate_study
 
     result = evaluate_study(
@@ -291,6 +300,15 @@ def evaluate_and_compare(
     )
     if excluded:
         _list_excluded(result, excluded, out_json, out_md)
+    if choice_json is not None:
+        from .choice import choice_markdown, read_choice
+
+        choice = read_choice(choice_json)
+        title, _, rest = Path(out_md).read_text().partition("\n")
+        used = f"The per-frame CNN is {cnn}.\n" if cnn else ""
+        Path(out_md).write_text(f"{title}\n\n{choice_markdown(choice)}{used}{rest}")
+        result["chosen_method"] = choice
+        Path(out_json).write_text(json.dumps(result, indent=2, allow_nan=False))
     if not test_sessions:
         for png in (out_comparison_png, out_embedding_png):
             plot_embedding(np.zeros((0, 1)), [], emotions, png)

@@ -60,7 +60,7 @@ NO_GROUND_TRUTH = "no sessions with ground truth"
 # study scoring 7-class annotations): their intervals are not scored. Any other name is an error.
 OTHER_KNOWN_EMOTIONS = {*FER2013_CODES.values(), "contempt"}
 
-METHODS = {"cnn": "CNN (per frame)", "lstm": "Sequence model"}
+METHODS = {"cnn": "CNN (per frame)", "lstm": "Chosen method"}
 SUBSETS = {"face_frames": "Face frames", "all_frames": "All annotated frames"}
 
 
@@ -761,8 +761,8 @@ def _markdown(result: dict, cnn_png: str, lstm_png: str) -> str:
         "human annotation (interval `[start_s, end_s)`, last interval closed); that interval's "
         "emotion is the frame's ground truth. Frames outside every interval are not scored.",
         "- Both models are scored against this human ground truth only (never against pseudo "
-        "labels). **CNN** = per-frame classifier (`cnn_label`); **Sequence model** = the "
-        "chosen sequence model (`label`).",
+        "labels). **CNN** = per-frame classifier (`cnn_label`); **Chosen method** = the "
+        "method chosen on the validation sessions, named above (`label`).",
         "- **Face frames**: frames where a face was found and ground truth exists; CNN and the "
         "sequence model are scored on exactly these frames.",
         "- **All annotated frames**: every frame with ground truth; a missing prediction (CNN: no "
@@ -805,7 +805,7 @@ def _markdown(result: dict, cnn_png: str, lstm_png: str) -> str:
         c, lstm = ff["cnn"], ff["lstm"]
         lines += [
             "",
-            "On face frames, sequence model minus CNN: accuracy "
+            "On face frames, chosen method minus CNN: accuracy "
             f"{lstm['accuracy'] - c['accuracy']:+.3f}, "
             f"macro-F1 {lstm['macro_f1'] - c['macro_f1']:+.3f}. Macro-F1 averages over: "
             f"{', '.join(c['macro_over'])}.",
@@ -871,11 +871,11 @@ def _markdown(result: dict, cnn_png: str, lstm_png: str) -> str:
         "## Confusion matrices (pooled face frames, row-normalised)",
         "",
         f"- CNN: [{cnn_png}]({cnn_png})",
-        f"- Sequence model: [{lstm_png}]({lstm_png})",
+        f"- Chosen method: [{lstm_png}]({lstm_png})",
         "",
         f"![CNN confusion matrix]({cnn_png})",
         "",
-        f"![Sequence model confusion matrix]({lstm_png})",
+        f"![Chosen method confusion matrix]({lstm_png})",
         "",
     ]
     return "\n".join(lines)

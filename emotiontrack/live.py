@@ -447,14 +447,14 @@ def run_live(
         if timeline is not None:
             Path(timeline).parent.mkdir(parents=True, exist_ok=True)
             empty = np.zeros((0, C), np.float32)
+            data = {
+                "timestamps": np.asarray(times, float),
+                "frame_index": np.arange(n),
+                "face_found": np.asarray(found, bool),
+                "probabilities": np.asarray(cnn, np.float32) if n else empty,
+            }
             write_predictions(
-                timeline,
-                np.asarray(times, float),
-                np.arange(n),
-                np.asarray(found, bool),
-                np.asarray(probs, np.float32) if n else empty,
-                np.asarray(cnn, np.float32) if n else empty,
-                emotions,
+                timeline, data, np.asarray(probs, np.float32) if n else empty, emotions
             )
     ms = np.asarray(lat) * 1000.0
     return {
@@ -508,12 +508,11 @@ def video_timeline(
     ``frames.fps`` and ``frames.track``. ``cnn``: a :func:`load_cnn` result already in memory
     (the web service's), else ``model`` is loaded. Returns the paths, frame and face counts.
     Raises UserInputError for an unreadable video or one without any face."""
-    import h5py
 
     from .faces import face_finder
     from .features import extract_features
     from .frames import extract_frames
-    from .sequence import write_predictions
+    from .sequence import read_session_inputs, write_predictions
 
     emotions = list(emotions or DEFAULT_EMOTIONS)
     video, out_dir = Path(video), Path(out_dir)
@@ -540,12 +539,8 @@ def video_timeline(
     extract_features(
         paths["frames"], model, paths["features"], emotions, crop=geometry, threads=threads, cnn=cnn
     )
-    with h5py.File(paths["features"], "r") as h5:
-        p = h5["probabilities"][...]
-        found = h5["face_found"][...]
-        table = write_predictions(
-            paths["timeline"], h5["timestamps"][...], h5["frame_index"][...], found, p, p, emotions
-        )
+    data = read_session_inputs(paths["features"], emotions)
+    table = write_predictions(paths["timeline"], data, data["probabilities"], emotions)
     if chart:
         from .trends import plot_trends
 

@@ -14,6 +14,29 @@ import numpy as np
 NO_FACE = -1
 
 
+def clean_probabilities(probabilities: np.ndarray, found: np.ndarray, window: int) -> np.ndarray:
+    """(T, C) CNN probabilities cleaned in time: a centred moving median over ``window`` face
+    frames (frames without a face skipped), renormalised; ``window`` <= 1 leaves them as they
+    are. Rows without a face are 0."""
+    from .baselines import moving_median
+
+    probs = np.where(found[:, None], np.nan_to_num(np.asarray(probabilities, np.float64)), np.nan)
+    if window > 1 and found.any():
+        probs = moving_median(probs, window)
+    return np.nan_to_num(probs)
+
+
+def clean_labels(probabilities: np.ndarray, found: np.ndarray, window: int) -> np.ndarray:
+    """Temporally cleaned pseudo labels (T,): the argmax of the CNN probabilities (T, C) after a
+    centred moving median over ``window`` face frames (frames without a face skipped), so an
+    isolated per-frame error is not taught as truth; ``window`` <= 1 gives the raw per-frame
+    decision. -1 where there is no face."""
+    labels = np.full(len(found), NO_FACE, np.int64)
+    if found.any():
+        labels[found] = clean_probabilities(probabilities, found, window)[found].argmax(axis=1)
+    return labels
+
+
 def make_pseudolabels(features_h5: str | Path, out_npy: str | Path, out_json: str | Path) -> dict:
     """Write ``out_npy``: a structured array (T,) with fields ``label`` (int, index into the
     emotion list, -1 where no face), ``confidence`` (float32 max probability, NaN where no face),

@@ -65,35 +65,58 @@ class TrainingSession:
     augmented_features: str | None = None
 
 
-def _session_arrays(s: TrainingSession, use_probabilities: bool, target_window: int = 1):
-    """(inputs, targets, weights) for the session and each augmented copy. Targets are the CNN
-    pseudo labels; with ``target_window`` > 1 frames they are first cleaned by a centred moving
-    median of the CNN probabilities over that many face frames (isolated per-frame errors are
-    not taught as truth). Augmented copies share the clean session's targets."""
-    rec = np.load(s.pseudolabels)
-    y = np.maximum(rec["label"], 0)
-    w = rec["face_found"].astype(np.float32)
-    if target_window > 1 and rec["face_found"].any():
-        from .baselines import moving_median
+def cnn_log_probabilities(probabilities: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """(..., T, C) CNN probabilities, (T,) face flags -> float32 log-probabilities (floored at
+    1e-7), 0 where there is no face: the refine model's per-frame starting point."""
+    logp = np.log(np.maximum(np.nan_to_num(probabilities.astype(np.float32)), LOG_FLOOR))
+    logp[..., ~found, :] = 0.0
+    return logp
 
-        with h5py.File(s.features, "r") as h5:
-            smoothed = moving_median(h5["probabilities"][...].astype(np.float64), target_window)
-        face = rec["face_found"]
-        y[face] = smoothed[face].argmax(axis=1)
+
+def _session_arrays(
+    s: TrainingSession, use_probabilities: bool, target_window: int = 1, log_probs: bool = False
+):
+    """(inputs, targets, weights) for the session and each augmented copy. Targets are the CNN
+    pseudo labels, cleaned in time by :func:`emotiontrack.pseudolabels.clean_labels` when
+    ``target_window`` > 1 frames (isolated per-frame errors are not taught as truth). Augmented
+    copies share the clean session's targets. With ``log_probs`` the CNN's log-probabilities
+    (:func:`cnn_log_probabilities`) are appended as the last C input columns."""
+    from .pseudolabels import clean_labels
+
+    rec = np.load(s.pseudolabels)
+    w = rec["face_found"].astype(np.float32)
+    with h5py.File(s.features, "r") as h5:
+        y = np.maximum(clean_labels(h5["probabilities"][...], rec["face_found"], target_window), 0)
     seqs = []
     for path in filter(None, (s.features, s.augmented_features)):
         with h5py.File(path, "r") as h5:
             feats = h5["features"][...]
             found = h5["face_found"][...]
-            probs = h5["probabilities"][...] if use_probabilities else None
-        x = frame_inputs(feats, found, probs)
+            probs = h5["probabilities"][...]
+        x = frame_inputs(feats, found, probs if use_probabilities else None)
+        if log_probs:
+            x = np.concatenate([x, cnn_log_probabilities(probs, found)], axis=-1)
         seqs.extend(x if x.ndim == 3 else [x])  # augmented files hold (K, T, F)
     return [(x, y, w) for x in seqs]
 
 
-SEQUENCE_MODELS = ("lstm", "bilstm", "attention", "autoencoder")
-LOSSES = {"probabilities": "sparse_categorical_crossentropy", "reconstruction": "mse"}
-LOSS_WEIGHTS = {"probabilities": 1.0, "reconstruction": 0.5}
+def class_weights(labels: np.ndarray, weights: np.ndarray, n_classes: int, cap: float = 10.0):
+    """Balanced per-class weights (C,) from target labels and their frame weights: a class's
+    weight is inversely proportional to its weighted frame count, the mean over the frames is 1,
+    and no class gets more than ``cap`` times the mean (a class seen in three frames must not
+    dominate); classes never seen get weight 0."""
+    counts = np.bincount(labels.ravel(), weights=weights.ravel(), minlength=n_classes)
+    present = counts > 0
+    cw = np.zeros(n_classes)
+    if not present.any():
+        return cw
+    cw[present] = counts[present].sum() / (present.sum() * counts[present])
+    cw = np.minimum(cw, cap)
+    return cw / (cw[labels.ravel()] * weights.ravel()).sum() * weights.sum()
+
+
+SEQUENCE_MODELS = ("refine", "lstm", "bilstm", "attention", "autoencoder")
+LOG_FLOOR = 1e-7
 
 
 def build_sequence_model(
@@ -106,6 +129,12 @@ def build_sequence_model(
     bottleneck: int = 32,
 ):
     """A per-frame classifier over a masked sequence of frame inputs (T, n_inputs).
+
+    ``refine`` starts from the per-frame CNN and refines it: a second input
+    ``cnn_log_probabilities`` (T, n_classes) and output softmax(log p_cnn + delta), where delta
+    (output ``delta``, T x n_classes) comes from a bidirectional LSTM over the session whose last
+    Dense layer starts at zero: untrained, the model is exactly the per-frame CNN. Its layers:
+    Input, Masking, Bidirectional(LSTM), Dropout, TimeDistributed(Dense), Add, Activation.
 
     ``kind``: ``lstm`` (causal: each frame sees only the past), ``bilstm`` (past and future),
     ``attention`` (an LSTM, then multi-head self-attention over the whole session with a residual
@@ -121,6 +150,18 @@ def build_sequence_model(
     inp = keras.Input((None, n_inputs), name="frames")
     x = layers.Masking(mask_value=0.0)(inp)
     outputs = {}
+    if kind == "refine":
+        logp = keras.Input((None, n_classes), name="cnn_log_probabilities")
+        x = layers.Bidirectional(layers.LSTM(units, return_sequences=True), name="bilstm")(x)
+        x = layers.Dropout(dropout)(x)
+        delta = layers.TimeDistributed(
+            layers.Dense(n_classes, kernel_initializer="zeros", bias_initializer="zeros"),
+            name="delta",
+        )(x)
+        logits = layers.Add(name="refined_logits")([logp, delta])
+        outputs["probabilities"] = layers.Activation("softmax", name="probabilities")(logits)
+        outputs["delta"] = delta
+        return keras.Model({"frames": inp, "cnn_log_probabilities": logp}, outputs, name=kind)
     if kind == "autoencoder":
         code = layers.TimeDistributed(layers.Dense(bottleneck, activation="relu"), name="encoder")(
             x
@@ -175,19 +216,28 @@ def train_sequence_model(
     validation_participants: list[str] | None = None,
     use_probabilities: bool = False,
     target_window: int = 1,
+    delta_penalty: float = 1.0,
+    seed: int = 0,
 ) -> dict:
     """Train a sequence model (``kind``, see :func:`build_sequence_model`) on windows of the
-    training participants' sessions (and augmented copies), targets = pseudo labels; validate on
-    held-out participants' sessions; write the model and a per-epoch history CSV."""
+    training participants' sessions (and augmented copies), targets = pseudo labels (cleaned over
+    ``target_window`` frames); validate on held-out participants' sessions; write the model and a
+    per-epoch history CSV.
+
+    ``refine`` is trained with class-balanced cross-entropy (:func:`class_weights`) plus
+    ``delta_penalty`` x the mean squared correction delta over face frames, so it moves away from
+    the per-frame CNN only where the targets pay for it."""
     import keras
 
     if not sessions:
         raise ValueError("no training sessions: the session sheet needs rows with split 'train'")
+    refine = kind == "refine"
+    n_classes = len(emotions)
     train_p, val_p = split_participants([s.participant for s in sessions], validation_participants)
     log.info("sequence model: train participants %s, validation participants %s", train_p, val_p)
     parts: dict[str, list] = {"train": [], "val": []}
     for s in sessions:
-        for x, y, w in _session_arrays(s, use_probabilities, target_window):
+        for x, y, w in _session_arrays(s, use_probabilities, target_window, log_probs=refine):
             parts["val" if s.participant in val_p else "train"].append(
                 windows(x, y, w, window, stride)
             )
@@ -195,26 +245,44 @@ def train_sequence_model(
     def stack(items):
         return tuple(np.concatenate([it[k] for it in items]) for k in range(3))
 
-    model = build_sequence_model(
-        parts["train"][0][0].shape[-1], len(emotions), kind=kind, units=units, bottleneck=bottleneck
-    )
+    n_inputs = parts["train"][0][0].shape[-1] - (n_classes if refine else 0)
+    keras.utils.set_random_seed(seed)
+    model = build_sequence_model(n_inputs, n_classes, kind=kind, units=units, bottleneck=bottleneck)
     heads = list(model.output.keys()) if isinstance(model.output, dict) else ["probabilities"]
+    cw = None
+    if refine:
+        _, y_all, w_all = stack(parts["train"])
+        cw = class_weights(y_all, w_all, n_classes)
+        log.info("class weights %s", dict(zip(emotions, np.round(cw, 3).tolist(), strict=True)))
 
     def targets(items):
         """Inputs, per-head targets and per-head weights: the reconstruction head learns to
-        reproduce the input on face frames."""
+        reproduce the input on face frames, the delta head is pulled towards 0 on face frames;
+        the refine model's class probabilities are weighted by class."""
         x, y, w = stack(items)
-        ys = {"probabilities": y, "reconstruction": x}
-        return x, {h: ys[h] for h in heads}, {h: w for h in heads}
+        if refine:
+            x = {"frames": x[..., :n_inputs], "cnn_log_probabilities": x[..., n_inputs:]}
+        ys = {
+            "probabilities": y,
+            "reconstruction": x,
+            "delta": np.zeros((*y.shape, n_classes), np.float32),
+        }
+        ws = {h: w for h in heads}
+        if cw is not None:
+            ws["probabilities"] = (w * cw[y]).astype(np.float32)
+        return x, {h: ys[h] for h in heads}, ws
 
     xtr, ytr, wtr = targets(parts["train"])
+    losses = {
+        "probabilities": "sparse_categorical_crossentropy",
+        "reconstruction": "mse",
+        "delta": "mse",
+    }
+    weights = {"probabilities": 1.0, "reconstruction": 0.5, "delta": delta_penalty}
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
-        loss={
-            h: {"probabilities": "sparse_categorical_crossentropy", "reconstruction": "mse"}[h]
-            for h in heads
-        },
-        loss_weights={h: {"probabilities": 1.0, "reconstruction": 0.5}[h] for h in heads},
+        loss={h: losses[h] for h in heads},
+        loss_weights={h: weights[h] for h in heads},
         weighted_metrics={"probabilities": ["accuracy"]},
     )
     val_data = targets(parts["val"]) if parts["val"] else None
@@ -238,74 +306,80 @@ def train_sequence_model(
         verbose=2,
     )
     model.save(out_model)
-    h = pd.DataFrame(hist.history).rename(columns=lambda c: c.replace("probabilities_", ""))
+    # "probabilities_accuracy" -> "accuracy"; the heads' own losses keep their names when the
+    # total is also called "loss" (two heads)
+    h = pd.DataFrame(hist.history).rename(
+        columns=lambda c: (
+            c
+            if c.replace("probabilities_", "") in hist.history
+            else c.replace("probabilities_", "")
+        )
+    )
     h.insert(0, "epoch", np.arange(1, len(h) + 1))
     h.to_csv(out_history, index=False)
-    log.info(
-        "sequence model trained on %d windows (%d validation)",
-        len(xtr),
-        0 if not val_data else len(val_data[0]),
-    )
+    n_train = len(next(iter(xtr.values())) if isinstance(xtr, dict) else xtr)
+    log.info("sequence model trained on %d windows", n_train)
     return {"train_participants": train_p, "validation_participants": val_p, "epochs": len(h)}
 
 
-def predict_session(
-    features_h5: str | Path,
-    model_path: str | Path,
-    out_csv: str | Path,
-    emotions: list[str],
-    *,
-    use_probabilities: bool = False,
-    threads: int = 1,
-) -> pd.DataFrame:
-    """Write the session's prediction timeline CSV: ``time_s, frame_index, face_found``, one
-    probability column per emotion (the sequence model's; carried over frames without a face, where
-    the masked LSTM keeps its state; empty before the first face), ``label`` (argmax), and the
-    per-frame CNN's ``cnn_label``/``cnn_confidence`` (empty without a face). ``model_path``: the
-    sequence model's ONNX export (:mod:`emotiontrack.export`), run by onnxruntime on ``threads``
-    CPU threads (no TensorFlow)."""
-    from .inference import OnnxSequenceModel
-
+def read_session_inputs(features_h5: str | Path, emotions: list[str]) -> dict:
+    """One session's features file for prediction: ``features`` (T, D), ``face_found`` (T,),
+    ``probabilities`` (T, C; CNN, NaN without face), ``timestamps`` (T,) s, ``frame_index`` (T,).
+    Raises ValueError when the file was made for another emotion list."""
     with h5py.File(features_h5, "r") as h5:
-        feats = h5["features"][...]
-        found = h5["face_found"][...]
-        cnn = h5["probabilities"][...]
-        times = h5["timestamps"][...]
-        frame_index = h5["frame_index"][...]
+        data = {
+            k: h5[k][...]
+            for k in ("features", "face_found", "probabilities", "timestamps", "frame_index")
+        }
         stored = json.loads(h5.attrs["emotions"])
     if stored != list(emotions):
         raise ValueError(
             f"{features_h5}: features were made for emotions {stored}, config has {emotions}"
         )
-    T, C = len(found), len(emotions)
-    probs = np.full((T, C), np.nan, np.float32)
-    if found.any():
-        model = OnnxSequenceModel(model_path, threads)
-        out = model.predict(frame_inputs(feats, found, cnn if use_probabilities else None))
-        # Masked steps do not update the LSTM state: their prediction is the last face frame's.
-        last = np.maximum.accumulate(np.where(found, np.arange(T), -1))
-        ok = last >= 0
-        probs[ok] = out[last[ok]]
-    return write_predictions(out_csv, times, frame_index, found, probs, cnn, emotions)
+    return data
+
+
+def sequence_probabilities(
+    data: dict, model_path: str | Path, *, use_probabilities: bool = False
+) -> np.ndarray:
+    """(T, C) probabilities of the sequence model at ``model_path`` over one session
+    (:func:`read_session_inputs`); rows of frames without a face are the model's raw output there
+    (use :func:`carry_over` before writing them)."""
+    import keras
+
+    found, cnn = data["face_found"], data["probabilities"]
+    model = keras.models.load_model(model_path, compile=False)
+    x = frame_inputs(data["features"], found, cnn if use_probabilities else None)[None]
+    names = {t.name.split(":")[0] for t in model.inputs}
+    if "cnn_log_probabilities" in names:
+        x = {"frames": x, "cnn_log_probabilities": cnn_log_probabilities(cnn, found)[None]}
+    return np.asarray(model(x, training=False)["probabilities"])[0]
+
+
+def carry_over(probs: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Face frames keep their row; a frame without a face gets the last face frame's row (masked
+    steps do not update a sequence model's state); frames before the first face get NaN."""
+    out = np.full(probs.shape, np.nan, np.float32)
+    last = np.maximum.accumulate(np.where(found, np.arange(len(found)), -1))
+    ok = last >= 0
+    out[ok] = probs[last[ok]]
+    return out
 
 
 def write_predictions(
-    out_csv: str | Path,
-    times: np.ndarray,
-    frame_index: np.ndarray,
-    found: np.ndarray,
-    probs: np.ndarray,
-    cnn: np.ndarray,
-    emotions: list[str],
+    out_csv: str | Path, data: dict, probs: np.ndarray, emotions: list[str]
 ) -> pd.DataFrame:
-    """The one writer of the predictions-CSV format (see :func:`predict_session`). ``times`` (T,)
-    seconds, ``frame_index`` (T,), ``found`` (T,) bool, ``probs`` (T, C) the timeline's
-    probabilities (NaN: no prediction), ``cnn`` (T, C) the per-frame CNN's (NaN without a face).
-    Returns the table written."""
+    """The one writer of prediction timelines: ``time_s, frame_index, face_found``, one
+    probability column per emotion (``probs``, NaN rows = no prediction), ``label`` (argmax) and
+    the per-frame CNN's ``cnn_label``/``cnn_confidence`` (empty without a face)."""
+    found, cnn = data["face_found"], data["probabilities"]
     names = np.array(emotions, dtype=object)
-    found = np.asarray(found, bool)
     df = pd.DataFrame(
-        {"time_s": np.round(times, 4), "frame_index": frame_index, "face_found": found.astype(int)}
+        {
+            "time_s": np.round(data["timestamps"], 4),
+            "frame_index": data["frame_index"],
+            "face_found": found.astype(int),
+        }
     )
     for i, e in enumerate(emotions):
         df[e] = probs[:, i]
@@ -315,3 +389,23 @@ def write_predictions(
     df["cnn_confidence"] = np.where(found, np.nanmax(np.nan_to_num(cnn, nan=0.0), axis=1), np.nan)
     df.to_csv(out_csv, index=False, float_format="%.5f")
     return df
+
+
+def predict_session(
+    features_h5: str | Path,
+    model_path: str | Path,
+    out_csv: str | Path,
+    emotions: list[str],
+    *,
+    use_probabilities: bool = False,
+) -> pd.DataFrame:
+    """Write the session's prediction timeline CSV (:func:`write_predictions`) from the sequence
+    model at ``model_path``: its probabilities, carried over frames without a face (the masked
+    LSTM keeps its state), empty before the first face."""
+    data = read_session_inputs(features_h5, emotions)
+    T, C = len(data["face_found"]), len(emotions)
+    probs = np.full((T, C), np.nan, np.float32)
+    if data["face_found"].any():
+        raw = sequence_probabilities(data, model_path, use_probabilities=use_probabilities)
+        probs = carry_over(raw, data["face_found"])
+    return write_predictions(out_csv, data, probs, emotions)

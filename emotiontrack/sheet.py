@@ -69,6 +69,11 @@ def load_sessions(
                 "each participant/condition pair may appear once"
             )
         seen[key] = i + 2
+        if row["split"] == "validation" and not row["annotation"]:
+            raise UserInputError(
+                f"{where}: a validation session needs an annotation (it is used to choose the "
+                "method by its score against the annotation); give one or use split predict-only"
+            )
         for col in ("video", "annotation"):
             p = row[col]
             if p and not p.startswith(generated_prefixes):

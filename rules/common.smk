@@ -124,6 +124,9 @@ def sampled_fps(sessions):
 
 EMOTIONS = config["emotions"]
 PRETRAINED = config["cnn"]["pretrained"]
+# The FER set is only generated and scored when the CNN is trained on it, or when the user gave
+# one of theirs to score a pretrained CNN on (the generated demo faces say nothing about it).
+SCORE_CNN_ON_FER = not (PRETRAINED and config["fer"]["path"].startswith(GENERATED))
 # The per-frame CNN: trained on the FER set, or an existing model wrapped for the pipeline.
 CNN_MODEL = (
     "results/models/cnn_pretrained.keras" if PRETRAINED else "results/models/cnn.keras"
@@ -144,6 +147,12 @@ TRAINED_CROP_MARGIN = (
     if config["cnn"]["crop_margin"] is None
     else config["cnn"]["crop_margin"]
 )
+# How the report names the per-frame CNN.
+CNN_DESCRIPTION = (
+    f"the pretrained CNN `{PRETRAINED}` (not trained here)"
+    if PRETRAINED
+    else f"a `{config['cnn']['architecture']}` CNN trained on the FER set `{config['fer']['path']}`"
+)
 SEQUENCE_MODEL = config["sequence"]["model"]
 COMPARED = list(dict.fromkeys([SEQUENCE_MODEL, *config["evaluation"]["compare"]]))
 # Sessions left out (bad_videos: exclude) get only a flagged output, results/excluded/.
@@ -151,6 +160,12 @@ USED = SESSIONS[~SESSIONS.index.isin(list(EXCLUDED))]
 ALL = list(USED.index)
 TRAIN = list(USED.index[USED["split"] == "train"])
 EVALUATED = list(USED.index[(USED["split"] == "test") & (USED["annotation"] != "")])
+# Annotated sessions used only to choose the method that writes the predictions (never scored
+# as test); the sheet loader requires their annotation.
+VALIDATION = list(USED.index[USED["split"] == "validation"])
+# Sequence models the predict jobs may need: every candidate when a choice is made on validation
+# sessions, else only the default one.
+PREDICT_MODELS = COMPARED if VALIDATION else [SEQUENCE_MODEL]
 if not TRAIN:
     sys.exit(
         "EmotionTrack configuration error: bad_videos: exclude left no training session "
@@ -161,7 +176,7 @@ if not TRAIN:
 wildcard_constraints:
     participant="|".join(map(re.escape, sorted(set(SESSIONS["participant"])))),
     condition="|".join(map(re.escape, sorted(set(SESSIONS["condition"])))),
-    model="lstm|bilstm|attention|autoencoder",
+    model="refine|lstm|bilstm|attention|autoencoder",
 
 
 def pretrained_inputs(wildcards):
@@ -194,22 +209,47 @@ def sequence_training_inputs(wildcards):
 
 
 def compared_predictions(model, session):
-    """A held-out session's timeline from a compared sequence model (the chosen model's is the
-    session's regular prediction file)."""
-    if model == SEQUENCE_MODEL:
-        return f"results/predictions/{session}.csv"
+    """A validation or test session's timeline from one compared sequence model (the session's
+    regular prediction file is the chosen method's)."""
     return f"results/evaluation/predictions/{model}/{session}.csv"
+
+
+def training_for_hmm():
+    """The training sessions' files the HMM transitions are estimated from."""
+    return {
+        "train_features": per_session("results/features/{session}.h5", TRAIN),
+        "train_annotations": [a for a in SESSIONS.loc[TRAIN, "annotation"] if a],
+        "train_pseudolabels": per_session("results/pseudolabels/{session}.npy", TRAIN),
+    }
+
+
+def choice_inputs(wildcards):
+    return {
+        "features": per_session("results/features/{session}.h5", VALIDATION),
+        "annotations": [SESSIONS.loc[s, "annotation"] for s in VALIDATION],
+        "compared": [compared_predictions(m, s) for m in COMPARED for s in VALIDATION],
+        **training_for_hmm(),
+    }
+
+
+def predict_inputs(wildcards):
+    return {
+        "features": f"results/features/{wildcards.participant}_{wildcards.condition}.h5",
+        "choice": "results/evaluation/chosen_method.json",
+        "models": per_session(
+            "results/models/sequence/{session}.keras", PREDICT_MODELS
+        ),
+    }
 
 
 def evaluation_inputs(wildcards):
     return {
+        "choice": "results/evaluation/chosen_method.json",
         "predictions": per_session("results/predictions/{session}.csv", EVALUATED),
         "features": per_session("results/features/{session}.h5", EVALUATED),
         "annotations": [SESSIONS.loc[s, "annotation"] for s in EVALUATED],
         "compared": [compared_predictions(m, s) for m in COMPARED for s in EVALUATED],
-        "train_features": per_session("results/features/{session}.h5", TRAIN),
-        "train_annotations": [a for a in SESSIONS.loc[TRAIN, "annotation"] if a],
-        "train_pseudolabels": per_session("results/pseudolabels/{session}.npy", TRAIN),
+        **training_for_hmm(),
     }
 
 
@@ -226,6 +266,15 @@ EVALUATION_SESSIONS = [
     }
     for s in EVALUATED
 ]
+VALIDATION_SESSIONS = [
+    {
+        "session": s,
+        "features": f"results/features/{s}.h5",
+        "annotation": SESSIONS.loc[s, "annotation"],
+        "sequence_predictions": {m: compared_predictions(m, s) for m in COMPARED},
+    }
+    for s in VALIDATION
+]
 TRAINING_SESSIONS = [
     {
         "session": s,
@@ -239,12 +288,14 @@ TRAINING_SESSIONS = [
 
 def all_targets():
     """What `snakemake` with no target builds: every session's trend chart and contact sheet,
-    the CNN's test-split evaluation and the study's evaluation report."""
+    the CNN's evaluation on the FER set's test split (unless a pretrained CNN has no FER set of
+    the user's to be scored on), the method choice and the study's evaluation report."""
     return [
         *per_session("results/excluded/{session}.txt", EXCLUDED),
         *per_session("results/trends/{session}.png", ALL),
         *per_session("results/frames/{session}_contact.png", ALL),
-        "results/cnn/test_metrics.json",
+        *(["results/cnn/test_metrics.json"] if SCORE_CNN_ON_FER else []),
+        "results/evaluation/chosen_method.json",
         f"results/models/sequence/{SEQUENCE_MODEL}_curves.png",
         "results/evaluation/summary.md",
     ]

@@ -1,6 +1,7 @@
 # Evaluation: held-out (test) sessions against their ground-truth annotation — the per-frame
-# CNN and the chosen sequence model (both frame subsets, coverage, detection), then every method
-# on the same frames: CNN, moving average, median, HMM/Viterbi and each compared sequence model.
+# CNN and the method chosen on the validation sessions (both frame subsets, coverage, detection),
+# then every method on the same frames: CNN, moving average, median, HMM/Viterbi and each
+# compared sequence model. The report opens with which method made the predictions and why.
 
 
 rule evaluate_study:
@@ -23,7 +24,7 @@ rule evaluate_study:
             "results/evaluation/confusion_sequence.png",
             caption="../report/evaluation_confusion.rst",
             category="Evaluation",
-            labels={"figure": "confusion: sequence model"},
+            labels={"figure": "confusion: chosen method"},
         ),
         comparison_png=report(
             "results/evaluation/comparison.png",
@@ -49,6 +50,7 @@ rule evaluate_study:
         test_sessions=EVALUATION_SESSIONS,
         train_sessions=TRAINING_SESSIONS,
         emotions=EMOTIONS,
+        cnn=CNN_DESCRIPTION,
         evaluation=config["evaluation"],
         seed=config["seed"],
         excluded=EXCLUDED,

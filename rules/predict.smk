@@ -1,35 +1,69 @@
-# Predictions: each session's emotion timeline from the chosen sequence model
-# (config sequence.model, run from its ONNX export: no TensorFlow), with the per-frame CNN
-# decision beside it; and, for the study report, the held-out sessions' timelines from every
-# compared sequence model.
+# Predictions: first the choice of the method that writes each session's `label` and trend chart
+# (the best on the validation sessions, else config sequence.model), then every session's
+# emotion timeline from it, with the per-frame CNN decision beside it; and, for the choice and the
+# study report, the validation and held-out sessions' timelines from every compared sequence model.
 
 
-rule predict:
+rule predict_compared:
     input:
         features="results/features/{participant}_{condition}.h5",
-        model=f"results/models/sequence/{SEQUENCE_MODEL}.onnx",
+        model="results/models/sequence/{model}.keras",
     output:
-        csv="results/predictions/{participant}_{condition}.csv",
+        csv="results/evaluation/predictions/{model}/{participant}_{condition}.csv",
     log:
-        "logs/predict/{participant}_{condition}.log",
+        "logs/predict_compared/{model}/{participant}_{condition}.log",
     conda:
-        "../envs/vision.yaml"
+        "../envs/tf.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
+        mem_mb=2000,
         runtime=30,
     params:
         emotions=EMOTIONS,
         use_probabilities=config["sequence"]["use_probabilities"],
     script:
-        "../workflow_scripts/predict.py"
+        "../workflow_scripts/predict_sequence.py"
 
 
-use rule predict as predict_compared with:
+rule choose_method:
     input:
-        features="results/features/{participant}_{condition}.h5",
-        model="results/models/sequence/{model}.onnx",
+        unpack(choice_inputs),
     output:
-        csv="results/evaluation/predictions/{model}/{participant}_{condition}.csv",
+        json="results/evaluation/chosen_method.json",
     log:
-        "logs/predict_compared/{model}/{participant}_{condition}.log",
+        "logs/choose_method.log",
+    conda:
+        "../envs/vision.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        validation_sessions=VALIDATION_SESSIONS,
+        train_sessions=TRAINING_SESSIONS,
+        emotions=EMOTIONS,
+        default=SEQUENCE_MODEL,
+        smoothing_s=config["evaluation"]["smoothing_s"],
+    script:
+        "../workflow_scripts/choose_method.py"
+
+
+rule predict:
+    input:
+        unpack(predict_inputs),
+    output:
+        csv="results/predictions/{participant}_{condition}.csv",
+    log:
+        "logs/predict/{participant}_{condition}.log",
+    conda:
+        "../envs/tf.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        model_names=PREDICT_MODELS,
+        emotions=EMOTIONS,
+        use_probabilities=config["sequence"]["use_probabilities"],
+    script:
+        "../workflow_scripts/predict.py"

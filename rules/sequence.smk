@@ -1,8 +1,7 @@
 # Sequence models: trained on padded, masked per-frame feature sequences of the training
-# sessions (and their augmented copies), targets = pseudo labels, validation by participant;
-# each exported to ONNX for the predict jobs.
-# {model} is one of lstm, bilstm, attention, autoencoder; config sequence.model picks the one
-# that makes the predictions, evaluation.compare the ones the study report compares.
+# sessions (and their augmented copies), targets = pseudo labels, validation by participant.
+# {model} is one of refine, lstm, bilstm, attention, autoencoder; config sequence.model is the
+# default method, evaluation.compare the other candidates (see predict.smk for the choice).
 
 
 rule train_sequence:
@@ -30,23 +29,6 @@ rule train_sequence:
         seed=config["seed"],
     script:
         "../workflow_scripts/train_sequence.py"
-
-
-rule export_sequence:
-    input:
-        model="results/models/sequence/{model}.keras",
-    output:
-        onnx="results/models/sequence/{model}.onnx",
-    log:
-        "logs/export_sequence/{model}.log",
-    conda:
-        "../envs/tf.yaml"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=15,
-    script:
-        "../workflow_scripts/export_sequence.py"
 
 
 rule sequence_curves:

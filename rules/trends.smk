@@ -6,6 +6,7 @@ rule trends:
     input:
         predictions="results/predictions/{participant}_{condition}.csv",
         frames="results/frames/{participant}_{condition}.h5",
+        choice="results/evaluation/chosen_method.json",
     output:
         png=report(
             "results/trends/{participant}_{condition}.png",

@@ -303,9 +303,9 @@ def test_evaluate_study_writes_json_markdown_pngs(session1: dict, tmp_path: Path
     assert md.startswith("# ")
     assert "per frame" in md and "[start_s, end_s)" in md and "Macro-F1" in md
     assert "| Face frames | 5 | CNN (per frame) | 100.0% | 0.800 | 0.762 |" in md
-    assert "| Face frames | 5 | Sequence model | 80.0% | 0.400 | 0.286 |" in md
+    assert "| Face frames | 5 | Chosen method | 80.0% | 0.400 | 0.286 |" in md
     assert "| All annotated frames | 10 | CNN (per frame) | 50.0% | 0.400 | 0.500 |" in md
-    assert "| All annotated frames | 10 | Sequence model | 90.0% | 0.700 | 0.739 |" in md
+    assert "| All annotated frames | 10 | Chosen method | 90.0% | 0.700 | 0.739 |" in md
     assert "| s1 | P1 | C1 | 11 | 10 | 5 | 57.1% | 33.3% | 0.800 | 0.762 | 0.400 | 0.286 |" in md
     # per class (face frames), happy: CNN P=1 R=3/4 F1=6/7; LSTM P=2/3 R=1/2 F1=4/7
     assert "| happy | 4 | 1.000 | 0.750 | 0.857 | 0.667 | 0.500 | 0.571 |" in md

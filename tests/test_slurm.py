@@ -31,14 +31,15 @@ FILL_IN = {
 GPU_RULES = {"train_cnn", "train_sequence"}
 # The tiny study's SLURM jobs: the study-wide steps one by one, each phase of the per-session
 # chains as one group job (profiles/slurm: groups, group-components).
-# (one train_sequence and one export_sequence job per compared sequence model)
+# (one train_sequence job per compared sequence model: refine and the 4 of evaluation.compare)
 SUBMISSIONS = [
     "frames",
     "train_cnn",
     "export_cnn",
     "features",
-    *["train_sequence"] * 4,
-    *["export_sequence"] * 4,
+    *["train_sequence"] * 5,
+    "compare",
+    "choose_method",
     "report",
     "evaluate_study",
 ]

@@ -172,8 +172,10 @@ def test_evaluation_reports(study):
     )
     assert comparison["n_frames"] == face["n"]  # every method on the same frames
     assert comparison["methods"]["cnn"]["accuracy"] == face["cnn"]["accuracy"]
-    # the chosen sequence model (default bilstm) is the report's "lstm" entry (sequence model)
-    assert comparison["methods"]["bilstm"]["accuracy"] == face["lstm"]["accuracy"]
+    # no validation sessions: the default refine model made the predictions (the report's
+    # "lstm" entry is the chosen method), and the report says so first
+    assert comparison["methods"]["refine"]["accuracy"] == face["lstm"]["accuracy"]
+    assert md.splitlines()[2].startswith("**Predictions (`label`, trend charts) were made by:")
     assert "Does temporal modelling help?" in md and "CNN + HMM (Viterbi)" in md
     for png in ("comparison.png", "features_embedding.png", "confusion_sequence.png"):
         assert mpimg.imread(study / "results/evaluation" / png).shape[1] > 300
@@ -213,7 +215,10 @@ def test_changed_video_reruns_only_its_chain(study):
             (r, wc)
             for r in ("contact_sheet", "extract_features", "extract_frames", "predict", "trends")
         ]
-        + [("predict_compared", f"model={m}, {wc}") for m in ("lstm", "attention", "autoencoder")]
+        + [
+            ("predict_compared", f"model={m}, {wc}")
+            for m in ("attention", "autoencoder", "bilstm", "lstm", "refine")
+        ]
         + [("all", ""), ("evaluate_study", "")]
     )
 

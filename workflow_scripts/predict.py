@@ -1,12 +1,17 @@
 from emotiontrack.logs import step_logging
-from emotiontrack.sequence import predict_session
+from emotiontrack.tfutil import configure_tf
 
-with step_logging(snakemake.log[0]):
-    predict_session(
+p = snakemake.params
+with step_logging(snakemake.log[0]) as log:
+    configure_tf(snakemake.threads)
+    from emotiontrack.choice import predict_with_method
+
+    choice = predict_with_method(
         snakemake.input.features,
-        snakemake.input.model,
+        snakemake.input.choice,
+        dict(zip(p.model_names, snakemake.input.models, strict=True)),
         snakemake.output.csv,
-        snakemake.params.emotions,
-        use_probabilities=snakemake.params.use_probabilities,
-        threads=snakemake.threads,
+        p.emotions,
+        use_probabilities=p.use_probabilities,
     )
+    log.info("method: %s", choice["method"])

@@ -21,13 +21,15 @@ with step_logging(snakemake.log[0]) as log:
         )
     ]
     s = p.sequence
+    kind = snakemake.wildcards.model
     window = max(2, round(s["window_s"] * p.fps))
+    smoothing_s = s["refine_target_smoothing_s" if kind == "refine" else "target_smoothing_s"]
     result = train_sequence_model(
         sessions,
         p.emotions,
         snakemake.output.model,
         snakemake.output.history,
-        kind=snakemake.wildcards.model,
+        kind=kind,
         units=s["units"],
         bottleneck=s["bottleneck"],
         window=window,
@@ -38,6 +40,8 @@ with step_logging(snakemake.log[0]) as log:
         patience=s["patience"],
         validation_participants=s["validation_participants"],
         use_probabilities=s["use_probabilities"],
-        target_window=max(1, round(s["target_smoothing_s"] * p.fps)),
+        target_window=max(1, round(smoothing_s * p.fps)),
+        delta_penalty=s["delta_penalty"],
+        seed=p.seed,
     )
     log.info("%s", result)

@@ -1,0 +1,124 @@
+"""The method that writes `label` is chosen on validation sessions only, and applied as scored."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import EMOTIONS, REPO
+from test_baselines_comparison import noisy_probs, session
+
+from emotiontrack.choice import choice_markdown, choose_method, predict_with_method
+from emotiontrack.comparison import compare_methods
+
+
+def validation_session(tmp_path, name, truth, cnn, seq_probs):
+    s = session(tmp_path, name, truth, cnn, seq_probs)
+    with h5py.File(s["features"], "a") as h5:  # what prediction reads besides
+        h5["frame_index"] = np.arange(len(truth)) * 6
+        h5.attrs["emotions"] = json.dumps(EMOTIONS)
+    return s
+
+
+def test_choice_picks_the_best_on_validation_and_predicts_with_it(tmp_path):
+    truth = np.repeat([3, 4, 6, 0, 5], 12)
+    cnn = noisy_probs(truth, 4)
+    cnn[20:23] = np.nan
+    # a sequence model that is perfect on the validation session: chosen
+    perfect = validation_session(tmp_path, "v1_A", truth, cnn, np.eye(7)[truth])
+    train = [{"features": perfect["features"], "annotation": "", "pseudolabels": ""}]
+    train[0]["pseudolabels"] = str(tmp_path / "p.npy")
+    np.save(train[0]["pseudolabels"], np.zeros(60, [("label", "i8")]))
+    c = choose_method([perfect], train, EMOTIONS, tmp_path / "c.json", default="refine")
+    assert c["method"] == "lstm" and c["validation_macro_f1"] == 1.0
+    assert c["validation"]["sessions"] == ["v1_A"] and c["validation"]["n_frames"] == 57
+
+    # a useless sequence model (always "angry"): the best of the others on validation is chosen
+    bad = validation_session(tmp_path, "v2_A", truth, cnn, np.eye(7)[np.zeros(60, int)])
+    c = choose_method([bad], train, EMOTIONS, tmp_path / "c.json", default="refine")
+    result, pooled, _, y = compare_methods([bad], train, EMOTIONS)
+    f1 = {m: r["macro_f1"] for m, r in result["methods"].items()}
+    assert c["method"] != "lstm" and f1[c["method"]] == max(f1.values()) > f1["cnn"]
+    assert json.loads((tmp_path / "c.json").read_text())["method"] == c["method"]
+    md = choice_markdown(c)
+    assert md.startswith("**Predictions (`label`, trend charts) were made by:")
+    assert f"{f1[c['method']]:.3f}" in md
+
+    # prediction applies the chosen baseline exactly as it was scored; cnn_label stays the CNN's
+    predict_with_method(bad["features"], tmp_path / "c.json", {}, tmp_path / "out.csv", EMOTIONS)
+    df = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    face = ~np.isnan(cnn).any(axis=1)
+    assert (df["label"][face].to_numpy() == pooled[c["method"]]).all()
+    assert (df["cnn_label"][face].to_numpy() == np.array(EMOTIONS)[cnn[face].argmax(1)]).all()
+    assert (df["label"][20:23] == df["label"][19]).all()  # carried over the gap
+
+
+def test_without_validation_sessions_the_default_is_used(tmp_path):
+    c = choose_method([], [], EMOTIONS, tmp_path / "c.json", default="refine")
+    assert c["method"] == "refine" and c["validation_macro_f1"] is None
+    assert "no validation sessions" in choice_markdown(c)
+
+
+def dry_run(d: Path, config: dict) -> str:
+    (d / "config").mkdir(parents=True)
+    rows = [("u1", "train"), ("u2", "train"), ("u3", "validation"), ("u4", "test")]
+    (d / "config/sessions.tsv").write_text(
+        "participant\tcondition\tvideo\tsplit\tannotation\n"
+        + "".join(
+            f"{p}\tA\tresources/demo/videos/{p}_A.mp4\t{s}\tresources/demo/annotations/{p}_A.csv\n"
+            for p, s in rows
+        )
+    )
+    (d / "config/config.yaml").write_text(
+        yaml.safe_dump({"sessions": "config/sessions.tsv"} | config)
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(d), "-n"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout + r.stderr
+
+
+def job_inputs(out: str, rule: str) -> str:
+    """The input line of ``rule``'s job in a dry run's printout."""
+    block = out.split(f"rule {rule}:", 1)[1].split("\n\n", 1)[0]
+    return next(line for line in block.splitlines() if line.strip().startswith("input:"))
+
+
+@pytest.mark.parametrize("pretrained", ["", "fer2013-mini-xception"])
+def test_validation_sessions_choose_and_are_never_scored_as_test(tmp_path, pretrained):
+    out = dry_run(tmp_path, {"cnn": {"pretrained": pretrained}})
+    choose, evaluate = job_inputs(out, "choose_method"), job_inputs(out, "evaluate_study")
+    assert "annotations/u3_A.csv" in choose and "u4_A" not in choose
+    assert "annotations/u4_A.csv" in evaluate and "u3_A" not in evaluate
+    predict = job_inputs(out, "predict")
+    assert "chosen_method.json" in predict and "sequence/refine.keras" in predict
+    assert "sequence/lstm.keras" in predict  # every candidate may be chosen
+    # item 7: a pretrained CNN with no FER set of the user's: no demo FER set, no FER scores
+    for rule in ("demo_fer_dataset", "evaluate_cnn"):
+        assert (f"rule {rule}:" in out) == (not pretrained), rule
+
+
+def test_sheet_accepts_validation_sessions_with_an_annotation(tmp_path):
+    from test_sheet import SCHEMA, sheet
+
+    from emotiontrack import UserInputError
+    from emotiontrack.sheet import load_sessions
+
+    v, a = tmp_path / "v.mp4", tmp_path / "a.csv"
+    v.write_bytes(b"x")
+    a.write_text("start_s,end_s,emotion\n0,1,happy\n")
+    rows = [("p1", "A", str(v), "train", ""), ("p2", "A", str(v), "validation", str(a))]
+    df = load_sessions(sheet(tmp_path, rows), SCHEMA)
+    assert df.loc["p2_A", "split"] == "validation"
+    rows[1] = ("p2", "A", str(v), "validation", "")
+    with pytest.raises(UserInputError, match=r"row 3 \(p2/A\): a validation session needs an"):
+        load_sessions(sheet(tmp_path, rows), SCHEMA)
