@@ -338,5 +338,5 @@ def test_live_ctrl_c_flushes_video_and_timeline(real_media, tmp_path):
     assert p.returncode == 0, err[-2000:]
     assert "Traceback" not in err
     stats = json.loads(out)
-    assert stats["interrupted"] and 0 < stats["frames"] < total
+    assert stats["interrupted"] and 0 < stats["frames"] < total, (stats, err[-2000:])
     assert len(read_all_frames(rec)) == stats["frames"] == len(pd.read_csv(tl))
