@@ -77,6 +77,12 @@ def export_sequence(
     import keras
 
     model = _load(model_path)
+    if len(model.inputs) != 1:
+        raise ValueError(
+            f"{model_path}: a sequence model of {len(model.inputs)} inputs (refine takes "
+            "the CNN's log probabilities too) cannot be exported yet; the predict job runs it "
+            "with Keras"
+        )
     out = model.output["probabilities"] if isinstance(model.output, dict) else model.output
     plain = _without_time_distributed(keras.Model(model.inputs, out, name="sequence"))
     n_in = int(model.input_shape[-1])

@@ -115,7 +115,9 @@ def test_cnn_export_gives_keras_outputs(name, tmp_path, real_crops, request):
         )
 
 
-@pytest.mark.parametrize("kind", SEQUENCE_MODELS)
+# refine takes the CNN's log probabilities as a second input: not exported yet (export_sequence
+# refuses it, below), so the predict job runs it with Keras.
+@pytest.mark.parametrize("kind", [k for k in SEQUENCE_MODELS if k != "refine"])
 def test_sequence_export_gives_keras_outputs_on_masked_frames(kind, sequence_exports):
     model, onnx_path = sequence_exports(kind)
     rng = np.random.default_rng(3)

@@ -319,7 +319,7 @@ def test_hash_inside_a_value_is_kept_comment_lines_skipped(tmp_path):
         "# a comment line\n"
         f"P1\tA\t{tmp_path}/data/take#2.mp4\ttrain\t{tmp_path}/data/ann#1.csv\n"
         "  # indented comment\n"
-        f"P2\tA\t{tmp_path}/data/a.mp4\tvalidation\t\n"
+        f"P2\tA\t{tmp_path}/data/a.mp4\tvalidation\t{tmp_path}/data/ann#1.csv\n"
         f"P3\tA\t{tmp_path}/data/a.mp4\ttrian\t\n"
     )
     with pytest.raises(UserInputError) as e:

@@ -12,7 +12,6 @@ from emotiontrack.tfutil import configure_tf
 
 configure_tf(2, 0)
 
-from emotiontrack.export import export_sequence  # noqa: E402
 from emotiontrack.sequence import (  # noqa: E402
     SEQUENCE_MODELS,
     TrainingSession,
@@ -95,9 +94,8 @@ def test_train_and_predict_each_kind(tmp_path):
         assert info["validation_participants"] == ["p2"]
         hist = pd.read_csv(tmp_path / f"{kind}.csv")
         assert {"loss", "accuracy", "val_loss"} <= set(hist.columns), kind
-        export_sequence(tmp_path / f"{kind}.keras", tmp_path / f"{kind}.onnx")
         df = predict_session(
-            tmp_path / "p0_A.h5", tmp_path / f"{kind}.onnx", tmp_path / "p.csv", EMOTIONS
+            tmp_path / "p0_A.h5", tmp_path / f"{kind}.keras", tmp_path / "p.csv", EMOTIONS
         )
         assert len(df) == 60 and np.allclose(df[EMOTIONS].sum(axis=1), 1, atol=1e-3)
 
