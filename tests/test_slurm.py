@@ -39,6 +39,7 @@ SUBMISSIONS = [
     *["train_sequence"] * 4,
     "report",
     "evaluate_study",
+    "study",
 ]
 RUN_LIMIT_S = 900  # ends a hung run (a status query that waits forever, a job SLURM cannot place)
 

@@ -200,7 +200,7 @@ def test_changed_video_reruns_only_its_chain(study):
             for r in ("contact_sheet", "extract_features", "extract_frames", "predict", "trends")
         ]
         + [("predict_compared", f"model={m}, {wc}") for m in ("lstm", "attention", "autoencoder")]
-        + [("all", ""), ("evaluate_study", "")]
+        + [("all", ""), ("evaluate_study", ""), ("study_sessions", ""), ("study_conditions", "")]
     )
 
 
