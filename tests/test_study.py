@@ -293,3 +293,22 @@ def test_demo_design_is_recovered_from_the_workflows_predictions(study, tmp_path
             f"{top['difference_ci_high']:+.3f}], p {top['p']:.2g}, q {top['q']:.2g}; "
             f"generated {generated[biggest]:+.3f}; all generated: {generated.round(3).to_dict()}"
         )
+
+
+@pytest.mark.parametrize(
+    "study_cfg, message",
+    [
+        ({"sessions": ["user09_condA"]}, "study.sessions names ['user09_condA'], not sessions"),
+        ({"baseline_condition": "rest"}, "study.baseline_condition 'rest' is not a condition"),
+        ({"timeline": "hmm"}, "'hmm' is not one of ['predictions', 'cnn']"),
+    ],
+)
+def test_bad_study_config_stops_before_any_job(tmp_path, study_cfg, message):
+    import yaml
+    from test_workflow import snakemake, write_study
+
+    write_study(tmp_path)
+    cfg = yaml.safe_load((tmp_path / "config/config.yaml").read_text())
+    (tmp_path / "config/config.yaml").write_text(yaml.safe_dump(cfg | {"study": study_cfg}))
+    r = snakemake(tmp_path, "-n", check=False)
+    assert r.returncode != 0 and message in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
