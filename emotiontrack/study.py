@@ -566,6 +566,8 @@ def conditions_markdown(
         f"{min_n} participants.",
         "",
     ]
+    if table.empty:
+        lines += ["Only one condition among the selected sessions: nothing to compare.", ""]
     for comp, df in table.groupby("comparison", sort=False):
         a, b = df["condition_a"].iloc[0], df["condition_b"].iloc[0]
         tested = df[df["design"] != "none"]
