@@ -154,9 +154,10 @@ try:
 except UserInputError as e:
     sys.exit(f"EmotionTrack configuration error: {e}")
 STUDY_SELECTED = [s for s in ALL if s in STUDY["sessions"]] if STUDY["sessions"] else ALL
-STUDY_FILE = {"predictions": "results/predictions/{session}.csv", "cnn": "results/features/{session}.h5"}[
-    STUDY["timeline"]
-]
+STUDY_FILE = {
+    "predictions": "results/predictions/{session}.csv",
+    "cnn": "results/features/{session}.h5",
+}[STUDY["timeline"]]
 STUDY_SESSIONS = [
     {
         "session": s,
