@@ -153,7 +153,9 @@ try:
         )
 except UserInputError as e:
     sys.exit(f"EmotionTrack configuration error: {e}")
-STUDY_SELECTED = [s for s in ALL if s in STUDY["sessions"]] if STUDY["sessions"] else ALL
+STUDY_SELECTED = (
+    [s for s in ALL if s in STUDY["sessions"]] if STUDY["sessions"] else ALL
+)
 STUDY_FILE = {
     "predictions": "results/predictions/{session}.csv",
     "cnn": "results/features/{session}.h5",
@@ -164,9 +166,9 @@ STUDY_SESSIONS = [
         "participant": SESSIONS.loc[s, "participant"],
         "condition": SESSIONS.loc[s, "condition"],
         "split": SESSIONS.loc[s, "split"],
-        {"predictions": "predictions", "cnn": "features"}[STUDY["timeline"]]: STUDY_FILE.format(
-            session=s
-        ),
+        {"predictions": "predictions", "cnn": "features"}[
+            STUDY["timeline"]
+        ]: STUDY_FILE.format(session=s),
     }
     for s in STUDY_SELECTED
 ]
@@ -181,7 +183,8 @@ def study_inputs(wildcards):
 
 def all_targets():
     """What `snakemake` with no target builds: every session's trend chart and contact sheet,
-    the CNN's test-split evaluation, the study's evaluation report and its condition comparison."""
+    the CNN's test-split evaluation, the study's evaluation report and its condition comparison.
+    """
     return [
         *per_session("results/trends/{session}.png", ALL),
         *per_session("results/frames/{session}_contact.png", ALL),
