@@ -156,9 +156,10 @@ except UserInputError as e:
 STUDY_SELECTED = (
     [s for s in ALL if s in STUDY["sessions"]] if STUDY["sessions"] else ALL
 )
-STUDY_FILE = {
-    "predictions": "results/predictions/{session}.csv",
-    "cnn": "results/features/{session}.h5",
+# study.timeline -> the file each session's timeline is read from, and what the script calls it
+STUDY_KEY, STUDY_FILE = {
+    "predictions": ("predictions", "results/predictions/{session}.csv"),
+    "cnn": ("features", "results/features/{session}.h5"),
 }[STUDY["timeline"]]
 STUDY_SESSIONS = [
     {
@@ -166,9 +167,7 @@ STUDY_SESSIONS = [
         "participant": SESSIONS.loc[s, "participant"],
         "condition": SESSIONS.loc[s, "condition"],
         "split": SESSIONS.loc[s, "split"],
-        {"predictions": "predictions", "cnn": "features"}[
-            STUDY["timeline"]
-        ]: STUDY_FILE.format(session=s),
+        STUDY_KEY: STUDY_FILE.format(session=s),
     }
     for s in STUDY_SELECTED
 ]
