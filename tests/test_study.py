@@ -228,7 +228,9 @@ def generated_shares(d, sessions, times) -> pd.DataFrame:
 @pytest.mark.xfail(
     reason="measured: the tiny study's models (CNN 6 epochs on 900 images, sequence model 4 "
     "epochs) label its sessions only neutral or surprise, never happy, so the happy difference "
-    "cannot show; the recovery needs a stronger tiny model (not yet measured)",
+    "cannot show; with the demo's models (CNN 30 epochs on 3,500 images, bilstm 40 epochs) this "
+    "test's body passes (measured: happy -0.253 generated, -0.252 recovered, q 0.029, 184 s); "
+    "the tiny study needs a stronger tiny model (not yet measured)",
     strict=False,
 )
 def test_demo_design_is_recovered_from_the_workflows_predictions(study, tmp_path, capsys):
@@ -275,7 +277,8 @@ def test_demo_design_is_recovered_from_the_workflows_predictions(study, tmp_path
     assert sorted(summary["session"].unique()) == sorted(new)  # study.sessions, not the sheet
     assert (summary["timeline"] == "predictions").all()
     table = pd.read_csv(d / "results/study/conditions.csv")
-    assert (table["design"] == "within").all() and (table["n_paired"] <= 10).all()
+    level = table[table["measure"].isin(["mean_probability", "dominance"])]
+    assert (level["design"] == "within").all() and (level["n_paired"] == 10).all()
 
     times = {s: pd.read_csv(d / f"results/predictions/{s}.csv")["time_s"].to_numpy() for s in new}
     truth = generated_shares(d, new, times)
