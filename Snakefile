@@ -24,6 +24,7 @@ include: "rules/sequence.smk"
 include: "rules/predict.smk"
 include: "rules/trends.smk"
 include: "rules/evaluate.smk"
+include: "rules/study.smk"
 
 
 rule all:

@@ -286,10 +286,56 @@ TRAINING_SESSIONS = [
 ]
 
 
+# The study-level analysis (rules/study.smk): which sessions, read from which timeline.
+STUDY = config["study"]
+try:
+    _unknown = sorted(set(STUDY["sessions"]) - set(ALL))
+    if _unknown:
+        raise UserInputError(
+            f"{config['sessions']}: study.sessions names {_unknown}, not sessions of the sheet "
+            "(participant_condition ids, e.g. user01_condA)"
+        )
+    if STUDY["baseline_condition"] and STUDY["baseline_condition"] not in set(
+        SESSIONS["condition"]
+    ):
+        raise UserInputError(
+            f"{config['sessions']}: study.baseline_condition "
+            f"{STUDY['baseline_condition']!r} is not a condition of the sheet"
+        )
+except UserInputError as e:
+    sys.exit(f"EmotionTrack configuration error: {e}")
+STUDY_SELECTED = (
+    [s for s in ALL if s in STUDY["sessions"]] if STUDY["sessions"] else ALL
+)
+# study.timeline -> the file each session's timeline is read from, and what the script calls it
+STUDY_KEY, STUDY_FILE = {
+    "predictions": ("predictions", "results/predictions/{session}.csv"),
+    "cnn": ("features", "results/features/{session}.h5"),
+}[STUDY["timeline"]]
+STUDY_SESSIONS = [
+    {
+        "session": s,
+        "participant": SESSIONS.loc[s, "participant"],
+        "condition": SESSIONS.loc[s, "condition"],
+        "split": SESSIONS.loc[s, "split"],
+        STUDY_KEY: STUDY_FILE.format(session=s),
+    }
+    for s in STUDY_SELECTED
+]
+# Conditions in the order they first appear in the sheet.
+STUDY_CONDITIONS = list(dict.fromkeys(SESSIONS.loc[STUDY_SELECTED, "condition"]))
+
+
+def study_inputs(wildcards):
+    """The timeline files of the sessions the study analysis reads."""
+    return {"timelines": per_session(STUDY_FILE, STUDY_SELECTED)}
+
+
 def all_targets():
     """What `snakemake` with no target builds: every session's trend chart and contact sheet,
     the CNN's evaluation on the FER set's test split (unless a pretrained CNN has no FER set of
-    the user's to be scored on), the method choice and the study's evaluation report."""
+    the user's to be scored on), the method choice, the study's evaluation report and its
+    condition comparison."""
     return [
         *per_session("results/excluded/{session}.txt", EXCLUDED),
         *per_session("results/trends/{session}.png", ALL),
@@ -298,6 +344,7 @@ def all_targets():
         "results/evaluation/chosen_method.json",
         f"results/models/sequence/{SEQUENCE_MODEL}_curves.png",
         "results/evaluation/summary.md",
+        "results/study/conditions.md",
     ]
 
 

@@ -42,6 +42,7 @@ SUBMISSIONS = [
     "choose_method",
     "report",
     "evaluate_study",
+    "study",
 ]
 RUN_LIMIT_S = 900  # ends a hung run (a status query that waits forever, a job SLURM cannot place)
 

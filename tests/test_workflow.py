@@ -219,7 +219,7 @@ def test_changed_video_reruns_only_its_chain(study):
             ("predict_compared", f"model={m}, {wc}")
             for m in ("attention", "autoencoder", "bilstm", "lstm", "refine")
         ]
-        + [("all", ""), ("evaluate_study", "")]
+        + [("all", ""), ("evaluate_study", ""), ("study_sessions", ""), ("study_conditions", "")]
     )
 
 
