@@ -52,7 +52,7 @@ unlock:
 	$(BIN)/python $(dir $(abspath $(lastword $(MAKEFILE_LIST))))scripts/unlock.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakemake --lint
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakefmt --check Snakefile rules && $(BIN)/snakemake --lint
 
 clean:
 	rm -rf results logs benchmarks/*/ .snakemake resources/demo

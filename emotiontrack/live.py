@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import threading
 import time
 from collections import deque
@@ -404,6 +405,11 @@ def run_live(
     t_start, cpu_start = time.perf_counter(), time.process_time()
     n = 0
     interrupted = False
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C ends the loop cleanly (below), also when started from a shell or program that
+        # ignores SIGINT for its children (a background job of a script): Python then installs
+        # no handler of its own.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if window:
         cv2.namedWindow("EmotionTrack", cv2.WINDOW_NORMAL)
     try:
