@@ -162,6 +162,7 @@ def test_evaluation_reports(study):
         "moving_average",
         "median",
         "hmm",
+        "refine",
         "lstm",
         "bilstm",
         "attention",
