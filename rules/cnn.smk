@@ -6,6 +6,7 @@
 rule train_cnn:
     input:
         fer=config["fer"]["path"],
+        code=code_of("train_cnn"),
     output:
         model="results/models/cnn.keras",
         history="results/models/cnn_history.csv",
@@ -23,8 +24,15 @@ rule train_cnn:
         gpu=1,
     params:
         emotions=EMOTIONS,
-        fer=config["fer"],
-        cnn=config["cnn"],
+        fer_format=config["fer"]["format"],
+        val_fraction=config["fer"]["val_fraction"],
+        test_fraction=config["fer"]["test_fraction"],
+        architecture=config["cnn"]["architecture"],
+        input_size=config["cnn"]["input_size"],
+        epochs=config["cnn"]["epochs"],
+        batch_size=config["cnn"]["batch_size"],
+        learning_rate=config["cnn"]["learning_rate"],
+        patience=config["cnn"]["patience"],
         crop_margin=TRAINED_CROP_MARGIN,
         seed=config["seed"],
     script:
@@ -34,6 +42,7 @@ rule train_cnn:
 rule import_pretrained_cnn:
     input:
         unpack(pretrained_inputs),
+        code=code_of("import_pretrained_cnn"),
     output:
         model="results/models/cnn_pretrained.keras",
         provenance="results/models/cnn_pretrained.json",
@@ -57,6 +66,7 @@ rule import_pretrained_cnn:
 rule export_cnn:
     input:
         model=CNN_MODEL,
+        code=code_of("export_cnn"),
     output:
         onnx="results/models/cnn.onnx",
     log:
@@ -76,6 +86,7 @@ rule evaluate_cnn:
         fer=config["fer"]["path"],
         model=CNN_MODEL,
         history=CNN_HISTORY,
+        code=code_of("evaluate_cnn"),
     output:
         metrics="results/cnn/test_metrics.json",
         confusion=report(
@@ -103,7 +114,9 @@ rule evaluate_cnn:
         runtime=30,
     params:
         emotions=EMOTIONS,
-        fer=config["fer"],
+        fer_format=config["fer"]["format"],
+        val_fraction=config["fer"]["val_fraction"],
+        test_fraction=config["fer"]["test_fraction"],
         input_size=config["cnn"]["input_size"],
         seed=config["seed"],
     script:

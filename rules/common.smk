@@ -12,6 +12,18 @@ sys.path.insert(0, workflow.basedir)
 
 from emotiontrack import UserInputError
 from emotiontrack.sheet import load_sessions
+from emotiontrack.codedeps import package_files
+from emotiontrack.sequence import SEQUENCE_MODELS
+
+
+def code_of(script):
+    """The package's modules that workflow_scripts/<script>.py runs (its imports, followed through
+    the package): inputs of its rule, so that editing a module reruns exactly the jobs using it.
+    """
+    return list(
+        package_files(Path(workflow.basedir) / "workflow_scripts" / f"{script}.py")
+    )
+
 
 # Files the workflow generates itself (the embedded demo study) need not exist beforehand.
 GENERATED = ("resources/demo/",)
@@ -176,7 +188,30 @@ if not TRAIN:
 wildcard_constraints:
     participant="|".join(map(re.escape, sorted(set(SESSIONS["participant"])))),
     condition="|".join(map(re.escape, sorted(set(SESSIONS["condition"])))),
-    model="refine|lstm|bilstm|attention|autoencoder",
+    model="|".join(SEQUENCE_MODELS),
+
+
+def sequence_setting(key, model):
+    """A params function: config sequence.<key> for the {model} training job that uses it, None
+    for the others (a change to it then retrains only that model)."""
+
+    def setting(wildcards):
+        return config["sequence"][key] if wildcards.model == model else None
+
+    return setting
+
+
+def sequence_target_smoothing(wildcards):
+    """The pseudo-label smoothing (seconds) of the {model} training targets: its own key for
+    refine, target_smoothing_s for the others."""
+    s = config["sequence"]
+    return s[
+        (
+            "refine_target_smoothing_s"
+            if wildcards.model == "refine"
+            else "target_smoothing_s"
+        )
+    ]
 
 
 def pretrained_inputs(wildcards):

@@ -3,6 +3,8 @@
 
 
 rule demo_fer_dataset:
+    input:
+        code=code_of("demo_fer_dataset"),
     output:
         csv="resources/demo/fer2013.csv",
     log:
@@ -21,6 +23,8 @@ rule demo_fer_dataset:
 
 
 rule demo_video:
+    input:
+        code=code_of("demo_video"),
     output:
         video="resources/demo/videos/{participant}_{condition}.mp4",
         annotation="resources/demo/annotations/{participant}_{condition}.csv",

@@ -7,6 +7,7 @@
 rule evaluate_study:
     input:
         unpack(evaluation_inputs),
+        code=code_of("evaluate_study"),
     output:
         json="results/evaluation/metrics.json",
         md=report(

@@ -3,6 +3,8 @@
 
 
 rule excluded_session:
+    input:
+        code=code_of("excluded_session"),
     output:
         txt="results/excluded/{participant}_{condition}.txt",
     log:

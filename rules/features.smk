@@ -8,6 +8,7 @@ rule extract_features:
         frames="results/frames/{participant}_{condition}.h5",
         model="results/models/cnn.onnx",
         crop=CNN_CROP,
+        code=code_of("extract_features"),
     output:
         h5="results/features/{participant}_{condition}.h5",
     log:
@@ -31,6 +32,7 @@ use rule extract_features as extract_augmented_features with:
         frames="results/augmented/{participant}_{condition}.h5",
         model="results/models/cnn.onnx",
         crop=CNN_CROP,
+        code=code_of("extract_features"),
     output:
         h5="results/features/augmented/{participant}_{condition}.h5",
     log:

@@ -6,6 +6,7 @@
 rule extract_frames:
     input:
         video=video_of,
+        code=code_of("extract_frames"),
     output:
         h5="results/frames/{participant}_{condition}.h5",
     log:
@@ -40,6 +41,7 @@ rule extract_frames:
 rule contact_sheet:
     input:
         h5="results/frames/{participant}_{condition}.h5",
+        code=code_of("contact_sheet"),
     output:
         png=report(
             "results/frames/{participant}_{condition}_contact.png",

@@ -8,6 +8,7 @@ rule predict_compared:
     input:
         features="results/features/{participant}_{condition}.h5",
         model="results/models/sequence/{model}.keras",
+        code=code_of("predict_sequence"),
     output:
         csv="results/evaluation/predictions/{model}/{participant}_{condition}.csv",
     log:
@@ -28,6 +29,7 @@ rule predict_compared:
 rule choose_method:
     input:
         unpack(choice_inputs),
+        code=code_of("choose_method"),
     output:
         json="results/evaluation/chosen_method.json",
     log:
@@ -51,6 +53,7 @@ rule choose_method:
 rule predict:
     input:
         unpack(predict_inputs),
+        code=code_of("predict"),
     output:
         csv="results/predictions/{participant}_{condition}.csv",
     log:

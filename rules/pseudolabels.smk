@@ -5,6 +5,7 @@
 rule pseudolabels:
     input:
         h5="results/features/{participant}_{condition}.h5",
+        code=code_of("pseudolabels"),
     output:
         npy="results/pseudolabels/{participant}_{condition}.npy",
         json="results/pseudolabels/{participant}_{condition}.json",

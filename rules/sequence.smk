@@ -7,6 +7,7 @@
 rule train_sequence:
     input:
         unpack(sequence_training_inputs),
+        code=code_of("train_sequence"),
     output:
         model="results/models/sequence/{model}.keras",
         history="results/models/sequence/{model}_history.csv",
@@ -24,7 +25,18 @@ rule train_sequence:
     params:
         participants=[SESSIONS.loc[s, "participant"] for s in TRAIN],
         emotions=EMOTIONS,
-        sequence=config["sequence"],
+        units=config["sequence"]["units"],
+        window_s=config["sequence"]["window_s"],
+        epochs=config["sequence"]["epochs"],
+        batch_size=config["sequence"]["batch_size"],
+        learning_rate=config["sequence"]["learning_rate"],
+        patience=config["sequence"]["patience"],
+        validation_participants=config["sequence"]["validation_participants"],
+        use_probabilities=config["sequence"]["use_probabilities"],
+        # the keys only some models use: None for the others, so they do not retrain on a change
+        bottleneck=sequence_setting("bottleneck", "autoencoder"),
+        target_smoothing_s=sequence_target_smoothing,
+        delta_penalty=sequence_setting("delta_penalty", "refine"),
         fps=sampled_fps(TRAIN),
         seed=config["seed"],
     script:
@@ -34,6 +46,7 @@ rule train_sequence:
 rule sequence_curves:
     input:
         history="results/models/sequence/{model}_history.csv",
+        code=code_of("training_curves"),
     output:
         png=report(
             "results/models/sequence/{model}_curves.png",

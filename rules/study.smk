@@ -6,6 +6,7 @@
 rule study_sessions:
     input:
         unpack(study_inputs),
+        code=code_of("study_sessions"),
     output:
         summary="results/study/session_summary.csv",
         transitions="results/study/transitions.csv",
@@ -34,6 +35,7 @@ rule study_conditions:
     input:
         summary="results/study/session_summary.csv",
         curves="results/study/curves.csv",
+        code=code_of("study_conditions"),
     output:
         csv="results/study/conditions.csv",
         md=report(

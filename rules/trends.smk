@@ -7,6 +7,7 @@ rule trends:
         predictions="results/predictions/{participant}_{condition}.csv",
         frames="results/frames/{participant}_{condition}.h5",
         choice="results/evaluation/chosen_method.json",
+        code=code_of("trends"),
     output:
         png=report(
             "results/trends/{participant}_{condition}.png",
@@ -25,6 +26,8 @@ rule trends:
         runtime=10,
     params:
         emotions=EMOTIONS,
-        trends=config["trends"],
+        window_s=config["trends"]["window_s"],
+        n_annotate=config["trends"]["n_annotate"],
+        prominence=config["trends"]["prominence"],
     script:
         "../workflow_scripts/trends.py"

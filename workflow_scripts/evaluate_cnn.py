@@ -10,11 +10,11 @@ with step_logging(snakemake.log[0]):
     data = load_fer_dataset(
         snakemake.input.fer,
         p.emotions,
-        fmt=p.fer["format"],
+        fmt=p.fer_format,
         size=p.input_size,
         seed=p.seed,
-        val_fraction=p.fer["val_fraction"],
-        test_fraction=p.fer["test_fraction"],
+        val_fraction=p.val_fraction,
+        test_fraction=p.test_fraction,
     )
     evaluate_cnn(
         snakemake.input.model,

@@ -15,28 +15,28 @@ with step_logging(snakemake.log[0]) as log:
     data = load_fer_dataset(
         snakemake.input.fer,
         p.emotions,
-        fmt=p.fer["format"],
-        size=p.cnn["input_size"],
+        fmt=p.fer_format,
+        size=p.input_size,
         seed=p.seed,
-        val_fraction=p.fer["val_fraction"],
-        test_fraction=p.fer["test_fraction"],
+        val_fraction=p.val_fraction,
+        test_fraction=p.test_fraction,
     )
     result = train_cnn(
         data,
         p.emotions,
         snakemake.output.model,
         snakemake.output.history,
-        architecture=p.cnn["architecture"],
-        epochs=p.cnn["epochs"],
-        batch_size=p.cnn["batch_size"],
-        learning_rate=p.cnn["learning_rate"],
-        patience=p.cnn["patience"],
+        architecture=p.architecture,
+        epochs=p.epochs,
+        batch_size=p.batch_size,
+        learning_rate=p.learning_rate,
+        patience=p.patience,
         seed=p.seed,
     )
     log.info("best epoch: %s", result)
     write_geometry(
         snakemake.output.crop,
-        CropGeometry(size=p.cnn["input_size"], margin=p.crop_margin),
+        CropGeometry(size=p.input_size, margin=p.crop_margin),
         source="trained on the FER set; margin: fer.crop_margin (the set's framing) "
         "unless cnn.crop_margin overrides it",
     )

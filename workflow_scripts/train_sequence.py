@@ -20,28 +20,27 @@ with step_logging(snakemake.log[0]) as log:
             strict=True,
         )
     ]
-    s = p.sequence
     kind = snakemake.wildcards.model
-    window = max(2, round(s["window_s"] * p.fps))
-    smoothing_s = s["refine_target_smoothing_s" if kind == "refine" else "target_smoothing_s"]
+    window = max(2, round(p.window_s * p.fps))
+    # bottleneck and delta_penalty are None for the models that do not use them
+    optional = {"bottleneck": p.bottleneck, "delta_penalty": p.delta_penalty}
     result = train_sequence_model(
         sessions,
         p.emotions,
         snakemake.output.model,
         snakemake.output.history,
         kind=kind,
-        units=s["units"],
-        bottleneck=s["bottleneck"],
+        units=p.units,
         window=window,
         stride=max(1, window // 2),
-        epochs=s["epochs"],
-        batch_size=s["batch_size"],
-        learning_rate=s["learning_rate"],
-        patience=s["patience"],
-        validation_participants=s["validation_participants"],
-        use_probabilities=s["use_probabilities"],
-        target_window=max(1, round(smoothing_s * p.fps)),
-        delta_penalty=s["delta_penalty"],
+        epochs=p.epochs,
+        batch_size=p.batch_size,
+        learning_rate=p.learning_rate,
+        patience=p.patience,
+        validation_participants=p.validation_participants,
+        use_probabilities=p.use_probabilities,
+        target_window=max(1, round(p.target_smoothing_s * p.fps)),
         seed=p.seed,
+        **{k: v for k, v in optional.items() if v is not None},
     )
     log.info("%s", result)

@@ -2,7 +2,7 @@ from emotiontrack.choice import read_choice
 from emotiontrack.logs import step_logging
 from emotiontrack.trends import plot_trends
 
-t = snakemake.params.trends
+p = snakemake.params
 w = snakemake.wildcards
 with step_logging(snakemake.log[0]) as log:
     summary = plot_trends(
@@ -10,10 +10,10 @@ with step_logging(snakemake.log[0]) as log:
         snakemake.input.frames,
         snakemake.output.png,
         snakemake.output.csv,
-        snakemake.params.emotions,
+        p.emotions,
         title=f"{w.participant} / {w.condition} — {read_choice(snakemake.input.choice)['label']}",
-        window_s=t["window_s"],
-        n_annotate=t["n_annotate"],
-        prominence=t["prominence"],
+        window_s=p.window_s,
+        n_annotate=p.n_annotate,
+        prominence=p.prominence,
     )
     log.info("%s", summary)
