@@ -60,13 +60,13 @@ def real_media() -> Path:
 
 @pytest.fixture(scope="session")
 def study(tmp_path_factory) -> Path:
-    """The tiny demo study of test_workflow.py (TINY, SESSIONS), run once through snakemake on
+    """The tiny demo study (.test/tiny, tests/studies.py), run once through snakemake on
     this machine and shared by the end-to-end tests: test_workflow.py's, and test_slurm.py's as
     the reference for the SLURM run. Read it; only test_workflow.py's rerun test changes it (one
     video)."""
-    from test_workflow import snakemake, write_study
+    from studies import prepare, snakemake
 
-    d = write_study(tmp_path_factory.mktemp("study"))
+    d = prepare("tiny", tmp_path_factory.mktemp("study"))
     snakemake(d)
     return d
 

@@ -1,16 +1,14 @@
 """The method that writes `label` is chosen on validation sessions only, and applied as scored."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import EMOTIONS, REPO
+from conftest import EMOTIONS
+from studies import prepare, snakemake
 from test_baselines_comparison import noisy_probs, session
 
 from emotiontrack.choice import choice_markdown, choose_method, predict_with_method
@@ -65,25 +63,8 @@ def test_without_validation_sessions_the_default_is_used(tmp_path):
 
 
 def dry_run(d: Path, config: dict) -> str:
-    (d / "config").mkdir(parents=True)
-    rows = [("u1", "train"), ("u2", "train"), ("u3", "validation"), ("u4", "test")]
-    (d / "config/sessions.tsv").write_text(
-        "participant\tcondition\tvideo\tsplit\tannotation\n"
-        + "".join(
-            f"{p}\tA\tresources/demo/videos/{p}_A.mp4\t{s}\tresources/demo/annotations/{p}_A.csv\n"
-            for p, s in rows
-        )
-    )
-    (d / "config/config.yaml").write_text(
-        yaml.safe_dump({"sessions": "config/sessions.tsv"} | config)
-    )
-    r = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(d), "-n"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
+    prepare("validation", d, config)  # two train, one validation, one test session
+    r = snakemake(d, "-n", timeout=300)
     return r.stdout + r.stderr
 
 

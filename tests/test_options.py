@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -15,49 +13,24 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from conftest import EMOTIONS, REPO
+from conftest import EMOTIONS
+from studies import prepare, sessions, snakemake
 
 from emotiontrack.datasets import load_fer2013_csv
 
 pytestmark = pytest.mark.e2e
 
-SESSIONS = [("user01", "condA", "train"), ("user02", "condA", "train"), ("user03", "condB", "test")]
-BASE = {
-    "sessions": "config/sessions.tsv",
-    "seed": 3,
-    "demo": {"fer_images": 600, "duration_s": 8, "fps": 30},
-    "cnn": {"epochs": 3, "patience": 2},
-    "augment": {"copies": 1},
-    "sequence": {"epochs": 2, "units": 8, "window_s": 4},
-}
+SESSIONS = sessions("options")
 CK5 = ["happy", "surprise", "anger", "sadness", "fear"]  # CK+48 folder names
 
 
 def run(d: Path, *targets: str) -> None:
-    r = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-        + ["--directory", str(d), "--cores", "2", *targets],
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert r.returncode == 0, f"{r.stdout[-3000:]}\n{r.stderr[-5000:]}"
+    snakemake(d, *targets, timeout=1200)
 
 
 def study(d: Path, config: dict) -> Path:
-    (d / "config").mkdir(parents=True, exist_ok=True)
-    merged = {
-        k: (dict(v, **config.get(k, {})) if isinstance(v, dict) else v) for k, v in BASE.items()
-    }
-    merged.update({k: v for k, v in config.items() if k not in BASE})
-    (d / "config/config.yaml").write_text(yaml.safe_dump(merged))
-    rows = ["participant\tcondition\tvideo\tsplit\tannotation"] + [
-        f"{p}\t{c}\tresources/demo/videos/{p}_{c}.mp4\t{s}\tresources/demo/annotations/{p}_{c}.csv"
-        for p, c, s in SESSIONS
-    ]
-    (d / "config/sessions.tsv").write_text("\n".join(rows) + "\n")
-    return d
+    """.test/options in ``d``, with ``config``'s sections merged into its own."""
+    return prepare("options", d, config)
 
 
 @pytest.fixture(scope="module")

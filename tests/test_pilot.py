@@ -6,40 +6,24 @@ on the annotated real clip, and the cartoon must give no face."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
 from sklearn.metrics import accuracy_score, f1_score
-from test_workflow import snakemake
+from studies import prepare, snakemake
 
 from emotiontrack.evaluate import load_annotation, truth_at
 
 pytestmark = pytest.mark.e2e
 
-CLIPS = [
-    "single_face.mp4",
-    "face_noface.mov",
-    "noface_face.mov",
-    "WolfgangLanger_Pexels.mp4",
-    "no_face.mp4",
-]
 EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
 @pytest.fixture(scope="module")
 def pilot(real_media, tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("pilot")
-    (d / "config").mkdir()
-    (d / "media").mkdir()
-    for name in ("config.yaml", "sessions.tsv"):
-        shutil.copy(REPO / ".test/pilot" / name, d / "config" / name)
-    for clip in CLIPS:
-        shutil.copy(real_media / clip, d / "media" / clip)
-    shutil.copy(REPO / "tests/data/WolfgangLanger_Pexels.csv", d / "media")
+    d = prepare("pilot", tmp_path_factory.mktemp("pilot"))  # real_media: fetched beforehand
     snakemake(d)
     return d
 

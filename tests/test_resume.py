@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import REPO
+from studies import prepare
 
 pytestmark = pytest.mark.e2e
 
@@ -26,28 +27,9 @@ HEADER = "participant\tcondition\tvideo\tsplit\tannotation"
 
 
 def real_study(d: Path, media: Path, extra_rows=(), **config) -> Path:
-    """Two real-face sessions (a 19.7 s and a short clip) and a valid annotation; the built-in
-    pretrained CNN, so no FER set is needed."""
-    (d / "data").mkdir(parents=True, exist_ok=True)
-    (d / "config").mkdir(exist_ok=True)
-    shutil.copyfile(media / "WolfgangLanger_Pexels.mp4", d / "data/P1_A.mp4")
-    shutil.copyfile(media / "single_face.mp4", d / "data/P2_A.mp4")
-    (d / "data/P2_A.csv").write_text("start_s,end_s,emotion\n0,1,happy\n1,2,neutral\n")
-    cfg = {
-        "sessions": "config/sessions.tsv",
-        "fer": {"path": "resources/demo/fer2013.csv"},
-        "cnn": {"pretrained": "fer2013-mini-xception"},
-    }
-    cfg.update(config)
-    (d / "config/config.yaml").write_text(yaml.safe_dump(cfg))
-    rows = [
-        HEADER,
-        "P1\tA\tdata/P1_A.mp4\ttrain\t",
-        "P2\tA\tdata/P2_A.mp4\ttest\tdata/P2_A.csv",
-        *extra_rows,
-    ]
-    (d / "config/sessions.tsv").write_text("\n".join(rows) + "\n")
-    return d
+    """.test/real-pair: two real-face sessions (a 19.7 s and a short clip) and a valid annotation;
+    the built-in pretrained CNN, so no FER set is needed. ``media``: fetched beforehand."""
+    return prepare("real-pair", d, config, extra_rows)
 
 
 def run(d: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:

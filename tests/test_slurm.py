@@ -17,7 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import EMOTIONS, REPO
-from test_workflow import SESSIONS, SNAKEMAKE, write_study
+from studies import SNAKEMAKE, prepare, sessions
+
+SESSIONS = sessions("tiny")
 
 pytestmark = [pytest.mark.slurm, pytest.mark.e2e]
 
@@ -162,7 +164,8 @@ def slurm_run(tmp_path_factory):
     status = subprocess.run([LOCAL_SLURM, "status"], capture_output=True, text=True).stdout
     was_running = "slurmctld: running" in status
     base = tmp_path_factory.mktemp("slurm")
-    run = SlurmRun(write_study(base / "study"), filled_in_profile(base / "profile"), base / "log")
+    study_dir = prepare("tiny", base / "study")
+    run = SlurmRun(study_dir, filled_in_profile(base / "profile"), base / "log")
     try:
         yield run
     finally:

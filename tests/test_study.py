@@ -243,7 +243,9 @@ def test_demo_design_is_recovered_from_the_workflows_predictions(study, tmp_path
     from concurrent.futures import ProcessPoolExecutor
 
     import yaml
-    from test_workflow import SESSIONS, TINY, snakemake
+    from studies import config, sessions, snakemake
+
+    SESSIONS, TINY = sessions("tiny"), config("tiny")
 
     d = tmp_path / "recovery"
     # the tiny study as run (trained CNN and sequence model): only the new sessions run here
@@ -313,11 +315,8 @@ def test_demo_design_is_recovered_from_the_workflows_predictions(study, tmp_path
     ],
 )
 def test_bad_study_config_stops_before_any_job(tmp_path, study_cfg, message):
-    import yaml
-    from test_workflow import snakemake, write_study
+    from studies import prepare, snakemake
 
-    write_study(tmp_path)
-    cfg = yaml.safe_load((tmp_path / "config/config.yaml").read_text())
-    (tmp_path / "config/config.yaml").write_text(yaml.safe_dump(cfg | {"study": study_cfg}))
+    prepare("tiny", tmp_path, {"study": study_cfg})
     r = snakemake(tmp_path, "-n", check=False)
     assert r.returncode != 0 and message in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]

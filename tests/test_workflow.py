@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -15,48 +14,16 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import EMOTIONS, REPO
+from studies import SNAKEMAKE, prepare, sessions, snakemake
 
 pytestmark = pytest.mark.e2e
 
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
-TINY = {
-    "sessions": "config/sessions.tsv",
-    "seed": 7,
-    "demo": {"fer_images": 900, "duration_s": 10, "fps": 30},
-    "cnn": {"epochs": 6, "patience": 3},
-    "augment": {"copies": 1},
-    "sequence": {"epochs": 4, "units": 16, "window_s": 6},
-}
-SESSIONS = [
-    ("user01", "condA", "train"),
-    ("user01", "condB", "train"),
-    ("user02", "condA", "train"),
-    ("user03", "condA", "test"),
-    ("user03", "condB", "test"),
-]
+SESSIONS = sessions("tiny")
 
 
 def write_study(d: Path, extra_rows: list[str] = ()) -> Path:
-    (d / "config").mkdir(parents=True, exist_ok=True)
-    (d / "config/config.yaml").write_text(yaml.safe_dump(TINY))
-    rows = ["participant\tcondition\tvideo\tsplit\tannotation"] + [
-        f"{p}\t{c}\tresources/demo/videos/{p}_{c}.mp4\t{s}\tresources/demo/annotations/{p}_{c}.csv"
-        for p, c, s in SESSIONS
-    ]
-    (d / "config/sessions.tsv").write_text("\n".join([*rows, *extra_rows]) + "\n")
-    return d
-
-
-def snakemake(d: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    r = subprocess.run(
-        [*SNAKEMAKE, "--directory", str(d), "--cores", "2", *args],
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )
-    if check and r.returncode != 0:
-        raise AssertionError(f"snakemake {args} failed:\n{r.stdout[-4000:]}\n{r.stderr[-6000:]}")
-    return r
+    """The tiny study (.test/tiny) laid out in ``d``."""
+    return prepare("tiny", d, extra_rows=extra_rows)
 
 
 def test_frames_hdf5(study):
