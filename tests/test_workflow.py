@@ -230,11 +230,12 @@ def test_bad_config_or_sheet_stops_before_any_job(tmp_path, edit, message):
 
 
 def test_bad_and_faceless_videos_fail_only_their_own_jobs(study, tmp_path, noface_video):
-    """A second run of the same study plus a corrupt video and a video with no face: the corrupt
-    session fails with a message naming the file, the faceless one yields flagged-empty outputs,
-    every other session completes, and predictions equal the first run's (seeded end to end)."""
+    """The finished study plus a corrupt video and a video with no face: the corrupt session
+    fails with a message naming the file, the faceless one yields flagged-empty outputs, and
+    nothing else is lost or redone (the other sessions' outputs are kept as they were)."""
     d = tmp_path / "study2"
-    (d / "data").mkdir(parents=True)
+    shutil.copytree(study, d, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
+    (d / "data").mkdir()
     (d / "data/user04_condA.mp4").write_bytes(b"this is not a video\n" * 50)
     shutil.copyfile(noface_video, d / "data/user05_condA.mp4")
     write_study(
@@ -244,7 +245,13 @@ def test_bad_and_faceless_videos_fail_only_their_own_jobs(study, tmp_path, nofac
             "user05\tcondA\tdata/user05_condA.mp4\tpredict-only\t",
         ],
     )
-    shutil.copytree(study / "resources", d / "resources")  # same demo inputs, models retrained
+    kept = {
+        p: p.stat().st_mtime_ns
+        for p in [
+            *(d / "results/predictions").glob("user0[123]_*.csv"),
+            d / "results/models/cnn.keras",
+        ]
+    }
     r = snakemake(d, "--keep-going", check=False)
     assert r.returncode != 0
     log = (d / "logs/extract_frames/user04_condA.log").read_text()
@@ -258,7 +265,84 @@ def test_bad_and_faceless_videos_fail_only_their_own_jobs(study, tmp_path, nofac
         len(empty) == 15 and empty["face_found"].sum() == 0 and empty[EMOTIONS].isna().all().all()
     )
     assert (d / "results/trends/user05_condA.png").stat().st_size > 10_000
-    a = pd.read_csv(study / "results/predictions/user03_condA.csv")
-    b = pd.read_csv(d / "results/predictions/user03_condA.csv")
-    assert np.allclose(a[EMOTIONS].to_numpy(), b[EMOTIONS].to_numpy(), atol=1e-4, equal_nan=True)
-    assert (a["label"].fillna("") == b["label"].fillna("")).all()
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # nothing else redone
+    assert "train_cnn" not in r.stdout + r.stderr and "train_sequence" not in r.stdout + r.stderr
+
+
+def test_report_builds_and_renders(study, tmp_path):
+    """`snakemake --report` on the tiny study: every figure with its caption, captions naming the
+    CNN and the method actually used; the page renders in headless Chromium where it is
+    installed (make test installs it as root)."""
+    import shutil
+    import zipfile
+
+    report = tmp_path / "report.zip"
+    snakemake(study, "--report", str(report))
+    with zipfile.ZipFile(report) as z:
+        names = z.namelist()
+        html = z.read(next(n for n in names if n.endswith("report.html"))).decode()
+    for figure in (
+        "trends/user03_condB.png",
+        "evaluation/comparison.png",
+        "cnn/confusion_matrix.png",
+    ):
+        assert any(n.endswith(figure) for n in names), (figure, names[:50])
+    assert "a CNN (``vgg-small``) trained on the FER set" in html or "vgg-small" in html
+    assert "MediaPipe BlazeFace" in html and "OpenCV Haar" not in html
+    assert "an LSTM" not in html
+    exe = shutil.which("chromium")
+    if exe is None:
+        return  # the content checks above still ran
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    out = tmp_path / "unpacked"
+    with zipfile.ZipFile(report) as z:
+        z.extractall(out)
+    page_file = next(out.rglob("report.html"))
+    errors = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe)
+        page = browser.new_page()
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_file.as_uri())
+        page.wait_for_load_state("networkidle")
+        text = page.inner_text("body")
+        browser.close()
+    assert not errors, errors
+    assert "EmotionTrack" in text and "Trends" in text, text[:2000]
+
+
+def test_editing_a_package_module_reruns_only_the_jobs_using_it(study, tmp_path):
+    """Rules list the package modules their scripts run (rules/common.smk code_of): an edit to
+    emotiontrack/trends.py reruns the trend charts and nothing else."""
+    code = tmp_path / "workflow"
+    for part in (
+        "Snakefile",
+        "rules",
+        "emotiontrack",
+        "workflow_scripts",
+        "config",
+        "report",
+        "envs",
+    ):
+        src = REPO / part
+        if src.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(src, code / part, symlinks=True, ignore=ignore)
+        else:
+            shutil.copy2(src, code / part)
+    d = tmp_path / "study"
+    shutil.copytree(study, d, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
+    run = [*SNAKEMAKE[:3], "-s", str(code / "Snakefile"), "-d", str(d)]
+    before = subprocess.run([*run, "-n"], capture_output=True, text=True, timeout=300)
+    assert "Nothing to be done" in before.stdout + before.stderr, before.stdout[-3000:]
+    with open(code / "emotiontrack/trends.py", "a") as f:
+        f.write("\n# edited\n")
+    after = subprocess.run([*run, "--summary"], capture_output=True, text=True, timeout=300)
+    assert after.returncode == 0, after.stderr[-3000:]
+    lines = [line.split("\t") for line in after.stdout.splitlines() if "\t" in line]
+    head, rows = lines[0], [dict(zip(lines[0], r, strict=False)) for r in lines[1:]]
+    assert "rule" in head and "plan" in head, head
+    pending = [r for r in rows if r["plan"].strip() != "no update"]
+    assert {r["rule"] for r in pending} == {"trends"}, pending
+    jobs = [r["output_file"] for r in pending if r["output_file"].endswith(".png")]
+    assert sorted(jobs) == sorted(f"results/trends/{p}_{c}.png" for p, c, _ in SESSIONS), jobs
