@@ -62,8 +62,8 @@ def real_media() -> Path:
 def study(tmp_path_factory) -> Path:
     """The tiny demo study (.test/tiny, tests/studies.py), run once through snakemake on
     this machine and shared by the end-to-end tests: test_workflow.py's, and test_slurm.py's as
-    the reference for the SLURM run. Read it; only test_workflow.py's rerun test changes it (one
-    video)."""
+    the reference for the SLURM run. Read it, never change it: a test that edits copies it.
+    """
     from studies import prepare, snakemake
 
     d = prepare("tiny", tmp_path_factory.mktemp("study"))

@@ -174,11 +174,13 @@ def dry_run_jobs(d: Path) -> list[tuple[str, str]]:
     return sorted(map(tuple, jobs))
 
 
-def test_changed_video_reruns_only_its_chain(study):
-    video = study / "resources/demo/videos/user03_condB.mp4"
-    shutil.copyfile(study / "resources/demo/videos/user03_condA.mp4", video)  # new content
+def test_changed_video_reruns_only_its_chain(study, tmp_path):
+    d = tmp_path / "study"  # a copy: the shared study stays complete for the other tests
+    shutil.copytree(study, d, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
+    video = d / "resources/demo/videos/user03_condB.mp4"
+    shutil.copyfile(d / "resources/demo/videos/user03_condA.mp4", video)  # new content
     wc = "participant=user03, condition=condB"
-    assert dry_run_jobs(study) == sorted(
+    assert dry_run_jobs(d) == sorted(
         [
             (r, wc)
             for r in ("contact_sheet", "extract_features", "extract_frames", "predict", "trends")
