@@ -30,21 +30,21 @@ FILL_IN = {
     "<PARTITION>": "local",
     '# gpu_model: "<GPU_MODEL>"': "gpu_model: fake",
 }
-GPU_RULES = {"train_cnn", "train_sequence"}
+# the submissions that train (the `cnn` group job holds train_cnn): those ask for a GPU
+GPU_RULES = {"cnn", "train_sequence"}
 # The tiny study's SLURM jobs: the study-wide steps one by one, each phase of the per-session
 # chains as one group job (profiles/slurm: groups, group-components).
-# (one train_sequence job per compared sequence model: refine and the 4 of evaluation.compare)
+# (one train_sequence job per compared sequence model: refine and lstm, .test/tiny's
+# evaluation.compare)
 SUBMISSIONS = [
     "frames",
-    "train_cnn",
-    "export_cnn",
+    "cnn",
     "features",
-    *["train_sequence"] * 5,
+    *["train_sequence"] * 2,
     "compare",
     "choose_method",
     "report",
-    "evaluate_study",
-    "study",
+    "summary",
 ]
 RUN_LIMIT_S = 900  # ends a hung run (a status query that waits forever, a job SLURM cannot place)
 
@@ -210,7 +210,7 @@ def test_tiny_study_on_slurm_matches_local_run(slurm_run, study, capsys):
             assert "gres/gpu:fake=1" in rec["AllocTRES"].split(","), rec
             logs = (
                 [d / f"logs/{name}.log"]
-                if name == "train_cnn"
+                if name == "cnn"
                 else (d / "logs/train_sequence").glob("*.log")
             )
             for log in map(Path.read_text, logs):
@@ -223,7 +223,7 @@ def test_tiny_study_on_slurm_matches_local_run(slurm_run, study, capsys):
         assert np.allclose(a[EMOTIONS], b[EMOTIONS], atol=1e-4, equal_nan=True), (p, c)
         assert (a["label"].fillna("") == b["label"].fillna("")).all(), (p, c)
 
-    gpu = next(rec for job_id, rec in records.items() if submitted[job_id] == "train_cnn")
+    gpu = next(rec for job_id, rec in records.items() if submitted[job_id] == "cnn")
     with capsys.disabled():
         print(
             f"\nSLURM run: {len(submitted)} SLURM jobs, {wall:.0f} s; "

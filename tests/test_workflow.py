@@ -124,17 +124,7 @@ def test_evaluation_reports(study):
     md = (study / "results/evaluation/summary.md").read_text()
     assert f"{face['cnn']['accuracy']:.3f}" in md
     comparison = m["comparison"]
-    methods = {
-        "cnn",
-        "moving_average",
-        "median",
-        "hmm",
-        "refine",
-        "lstm",
-        "bilstm",
-        "attention",
-        "autoencoder",
-    }
+    methods = {"cnn", "moving_average", "median", "hmm", "refine", "lstm"}
     assert (
         set(comparison["methods"]) == methods and set(comparison["ranking_by_macro_f1"]) == methods
     )
@@ -187,7 +177,7 @@ def test_changed_video_reruns_only_its_chain(study, tmp_path):
         ]
         + [
             ("predict_compared", f"model={m}, {wc}")
-            for m in ("attention", "autoencoder", "bilstm", "lstm", "refine")
+            for m in ("lstm", "refine")
         ]
         + [("all", ""), ("evaluate_study", ""), ("study_sessions", ""), ("study_conditions", "")]
     )
