@@ -39,17 +39,17 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "chromium not installed and not root with apt: the browser tests will be skipped"; fi
 
-bench: $(STAMP)  ## throughput and workflow-scale benchmarks (benchmarks/README.md)
-	$(BIN)/python benchmarks/throughput.py --seconds 60 600
-	$(BIN)/python benchmarks/throughput.py --model fer2013-mini-xception \
+bench: $(STAMP)  ## throughput and workflow-scale benchmarks (bench/README.md)
+	$(BIN)/python bench/throughput.py --seconds 60 600
+	$(BIN)/python bench/throughput.py --model fer2013-mini-xception \
 	  --video "$$($(BIN)/python tests/realmedia.py WolfgangLanger_Pexels.mp4)"
-	$(BIN)/python benchmarks/dryrun.py --sessions 1000
-	$(BIN)/python benchmarks/live.py
+	$(BIN)/python bench/dryrun.py --sessions 1000
+	$(BIN)/python bench/live.py
 
 # After a crash (kill -9, out of memory, power cut) Snakemake's lock stays behind: this removes it
 # only when no Snakemake process is alive in this directory (README "Resume after a crash").
 unlock:
-	$(BIN)/python $(dir $(abspath $(lastword $(MAKEFILE_LIST))))scripts/unlock.py
+	$(BIN)/python $(dir $(abspath $(lastword $(MAKEFILE_LIST))))tools/unlock.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakefmt --check Snakefile rules && $(BIN)/snakemake --lint

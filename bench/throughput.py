@@ -1,10 +1,10 @@
 """Throughput benchmark: decode floor vs our per-session chain vs the `fer` package.
 
-    python benchmarks/throughput.py --seconds 60 600      # `make bench` runs this
-    python benchmarks/throughput.py --video clip.mp4 --model fer2013-mini-xception
+    python bench/throughput.py --seconds 60 600      # `make bench` runs this
+    python bench/throughput.py --video clip.mp4 --model fer2013-mini-xception
 
 For each length N (seconds) one 640x480, 30 fps demo video (generated once, cached in
-benchmarks/.cache/), or each video given with --video, is processed at 5 sampled frames per
+bench/.cache/), or each video given with --video, is processed at 5 sampled frames per
 second by, each in a fresh process (interpreter start and imports included, as a workflow job
 pays them):
 
@@ -15,7 +15,7 @@ pays them):
 - the chain with full detection in every sampled frame (frames.track: false), for reference;
 - the peer: the `fer` package's FER(mtcnn=False).detect_emotions (its Haar detector, its
   classifier) on the same sampled frames, decoded the same way (decoding is included for every
-  row). fer is installed with --no-deps into benchmarks/.peer/ (nothing else is installed).
+  row). fer is installed with --no-deps into bench/.peer/ (nothing else is installed).
 
 "1 core" pins the process to one CPU (sched_setaffinity) with every thread pool at 1; "all"
 uses every CPU of the machine. Ratios are taken within one run; "cpu s" (the processes' own
@@ -26,7 +26,7 @@ the workflow, the features job runs the model's ONNX export (made once, cached).
 Targets (issue #14): a generated demo video's chain within 2x the decode floor and >= 10x the
 peer's throughput; a real video's (--video) within 4x and >= 3x; peak RSS < 200 MB and, across
 demo lengths, flat (within 10%).
-Results go to stdout and benchmarks/results/throughput.tsv.
+Results go to stdout and bench/results/throughput.tsv.
 """
 
 from __future__ import annotations
@@ -41,9 +41,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CACHE = REPO / "benchmarks" / ".cache"
-PEER = REPO / "benchmarks" / ".peer"
-RESULTS = REPO / "benchmarks" / "results"
+CACHE = REPO / "bench" / ".cache"
+PEER = REPO / "bench" / ".peer"
+RESULTS = REPO / "bench" / "results"
 PEER_SPEC = "fer==25.10.3"
 # Modules fer's import path needs besides what the project already installs, and the package
 # that provides each, installed with --no-deps into PEER only when missing.

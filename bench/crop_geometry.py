@@ -1,6 +1,6 @@
 """Which crop does the pretrained FER2013 mini-Xception want? Measured on real faces.
 
-    python benchmarks/crop_geometry.py            # prints Markdown tables (README, "Crop geometry")
+    python bench/crop_geometry.py            # prints Markdown tables (README, "Crop geometry")
 
 The crops are cut exactly as the workflow cuts them: the frames job's own code
 (:func:`emotiontrack.frames.extract_frames`, default face tracker) stores the wide crops of

@@ -1,6 +1,6 @@
 """Release Snakemake's lock after a crash, but only when it is stale.
 
-    make unlock        # in the study's directory (or: python scripts/unlock.py)
+    make unlock        # in the study's directory (or: python tools/unlock.py)
 
 Snakemake locks the working directory while it runs (`.snakemake/locks/`), so that two runs do
 not write the same outputs. A run killed with `kill -9`, by the out-of-memory killer or a power

@@ -1,6 +1,6 @@
 """Workflow scale: time `snakemake -n` over a study of N sessions (placeholder files).
 
-    python benchmarks/dryrun.py --sessions 1000      # `make bench` runs this too
+    python bench/dryrun.py --sessions 1000      # `make bench` runs this too
 
 Builds, in a temporary directory, N empty placeholder videos (the sheet check needs the files to
 exist; a dry run never opens them), a session sheet (80% train, 10% test with an annotation

@@ -2,9 +2,9 @@
 # A single-node SLURM cluster on this machine, with one fake GPU and job accounting (slurmdbd on
 # MariaDB), to try the cluster path on a laptop and to test it in CI.
 #
-#   sudo scripts/local-slurm.sh start    # install if needed (Debian/Ubuntu: apt), configure, start
-#   sudo scripts/local-slurm.sh status   # daemons, node, partition, account
-#   sudo scripts/local-slurm.sh stop     # stop the daemons this script started
+#   sudo tools/local-slurm.sh start    # install if needed (Debian/Ubuntu: apt), configure, start
+#   sudo tools/local-slurm.sh status   # daemons, node, partition, account
+#   sudo tools/local-slurm.sh stop     # stop the daemons this script started
 #
 # Needs root and apt (packages slurmctld slurmd slurm-client munge slurmdbd mariadb-server); no
 # systemd: the daemons are started directly. Writes /etc/slurm/{slurm,gres,slurmdbd}.conf and
@@ -14,7 +14,7 @@
 # CUDA_VISIBLE_DEVICES=0, nothing more). Jobs are recorded in the accounting database (sacct).
 set -euo pipefail
 
-MARK="# written by emotiontrack scripts/local-slurm.sh"
+MARK="# written by emotiontrack tools/local-slurm.sh"
 CONF_DIR=/etc/slurm
 STATE=/var/lib/slurm-local
 LOGS=/var/log/slurm-local

