@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CORES ?= 8
+CORES ?= $(shell nproc 2>/dev/null || echo 2)  # all the cores this machine has: more only overloads it
 TARGET ?= results/trends/user03_condB.png
 
 .PHONY: setup demo all test lint bench clean browser unlock
@@ -29,7 +29,7 @@ all: $(STAMP)  ## the whole demo study
 
 test: $(STAMP)  ## set up and run the full test suite
 	$(MAKE) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 # The web page's tests drive Debian's Chromium with Playwright (tests/test_service.py): installed
 # here with apt when run as root (as CI is); elsewhere those tests are skipped with the reason.
