@@ -34,7 +34,8 @@ def _module_name(path: Path) -> str:
     return ".".join([PACKAGE, *parts])
 
 
-def imported_names(path: Path, module: str | None = None) -> set[str]:
+@cache
+def imported_names(path: Path, module: str | None = None) -> frozenset[str]:
     """Every module name ``path`` imports anywhere (also inside functions: lazy imports count),
     relative imports resolved against ``module`` (the file's own dotted name), ``from a import b``
     counted both as ``a`` and ``a.b`` (b may be a submodule)."""
@@ -56,7 +57,7 @@ def imported_names(path: Path, module: str | None = None) -> set[str]:
                 base_name = node.module or ""
             names.add(base_name)
             names.update(f"{base_name}.{alias.name}" for alias in node.names)
-    return names
+    return frozenset(names)
 
 
 @cache
