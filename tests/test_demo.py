@@ -10,6 +10,9 @@ from __future__ import annotations
 import ast
 import csv
 import hashlib
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -360,3 +363,39 @@ def test_pipeline_does_not_import_the_demo() -> None:
             if any(n == "emotiontrack.demo" or n.startswith("emotiontrack.demo.") for n in names):
                 importers.append(path.relative_to(root))
     assert not importers, f"the pipeline imports the demo generator: {importers}"
+
+
+def _rules(directory: Path) -> set[str]:
+    """The rules the workflow defines for the study in ``directory`` (snakemake --list-rules)."""
+    r = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(PACKAGE.parents[1] / "Snakefile")]
+        + ["-d", str(directory), "--list-rules"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return {line.strip() for line in r.stdout.splitlines() if line.strip()}
+
+
+def test_demo_rules_only_for_a_study_of_generated_data(real_media, tmp_path) -> None:
+    """rules/demo.smk is included for the demo study; not for the real-clip pilot (its sheet and
+    its pretrained CNN need nothing from resources/demo/), unless its CNN is trained on the
+    generated FER set (fer.path's default)."""
+    demo_rules = {"demo_fer_dataset", "demo_video"}
+    assert demo_rules <= _rules(PACKAGE.parents[1])
+    (tmp_path / "config").mkdir()
+    (tmp_path / "media").mkdir()
+    shutil.copy(PACKAGE.parents[1] / ".test/pilot/sessions.tsv", tmp_path / "config")
+    for line in (tmp_path / "config/sessions.tsv").read_text().splitlines()[1:]:
+        clip = Path(line.split("\t")[2]).name
+        (tmp_path / "media" / clip).symlink_to(real_media / clip)
+    shutil.copy(PACKAGE.parents[1] / "tests/data/WolfgangLanger_Pexels.csv", tmp_path / "media")
+    config = (PACKAGE.parents[1] / ".test/pilot/config.yaml").read_text()
+    (tmp_path / "config/config.yaml").write_text(config)
+    rules = _rules(tmp_path)
+    assert "extract_frames" in rules and not rules & demo_rules
+    trained = config.replace("pretrained: fer2013-mini-xception", 'pretrained: ""')
+    assert trained != config
+    (tmp_path / "config/config.yaml").write_text(trained)
+    assert demo_rules <= _rules(tmp_path)
