@@ -14,7 +14,14 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/excluded.smk"
-include: "rules/demo.smk"
+
+
+# The embedded demo study's generator, only when the sheet or fer.path points at its files.
+if USES_DEMO:
+
+    include: "rules/demo.smk"
+
+
 include: "rules/frames.smk"
 include: "rules/augment.smk"
 include: "rules/cnn.smk"

@@ -139,6 +139,12 @@ PRETRAINED = config["cnn"]["pretrained"]
 # The FER set is only generated and scored when the CNN is trained on it, or when the user gave
 # one of theirs to score a pretrained CNN on (the generated demo faces say nothing about it).
 SCORE_CNN_ON_FER = not (PRETRAINED and config["fer"]["path"].startswith(GENERATED))
+# The embedded demo study's rules (rules/demo.smk) are included only when something points at
+# the files they generate: a session's video or annotation, or the FER set the CNN needs.
+USES_DEMO = any(
+    str(path).startswith(GENERATED)
+    for path in [*SESSIONS["video"], *SESSIONS["annotation"]]
+) or (SCORE_CNN_ON_FER and config["fer"]["path"].startswith(GENERATED))
 # The per-frame CNN: trained on the FER set, or an existing model wrapped for the pipeline.
 CNN_MODEL = (
     "results/models/cnn_pretrained.keras" if PRETRAINED else "results/models/cnn.keras"

@@ -1,5 +1,5 @@
 # The embedded demo study, generated deterministically into resources/demo/ (never data/).
-# A real study's sheet and fer.path point elsewhere, and these rules never run.
+# Included (Snakefile) only when the sheet or fer.path points at resources/demo/ (USES_DEMO).
 
 
 rule demo_fer_dataset:

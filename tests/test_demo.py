@@ -7,8 +7,12 @@ minute on one core.
 
 from __future__ import annotations
 
+import ast
 import csv
 import hashlib
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -16,6 +20,7 @@ import numpy as np
 import pytest
 
 from emotiontrack import demo
+from emotiontrack.demo.timeline import _mix_for
 from emotiontrack.faces import FaceDetector, face_finder, to_gray
 from emotiontrack.labels import FER2013_CODES
 
@@ -230,8 +235,8 @@ def test_same_participant_in_both_conditions_and_mixes_differ(long_video, tmp_pa
     assert positive_share(st_a) > positive_share(st_b) + 0.3
     assert negative_share(st_b) > negative_share(st_a) + 0.3
     # unknown condition names get a deterministic mix of their own
-    assert np.allclose(demo._mix_for("condX", None), demo._mix_for("condX", None))
-    assert not np.allclose(demo._mix_for("condX", None), demo._mix_for("condY", None))
+    assert np.allclose(_mix_for("condX", None), _mix_for("condX", None))
+    assert not np.allclose(_mix_for("condX", None), _mix_for("condY", None))
     # a custom mix restricts the emotions shown
     st = demo.make_session_video(
         tmp_path / "m.mp4",
@@ -304,3 +309,93 @@ def test_fer_expressions_are_learnable(fer_csv) -> None:
     clf = LogisticRegression(C=0.05, max_iter=3000).fit(scaler.transform(feats[train]), y[train])
     acc = clf.score(scaler.transform(feats[~train]), y[~train])
     assert 0.5 < acc < 0.99, f"test accuracy {acc:.3f}"
+
+
+# --------------------------------------------------------------------------------------------
+# layout: short functions, out of the pipeline's path
+# --------------------------------------------------------------------------------------------
+
+PACKAGE = Path(demo.__file__).parent
+MAX_FUNCTION_LINES = 80
+
+
+def _functions(path: Path) -> list[tuple[str, int]]:
+    """(qualified name, lines from ``def`` to the last line of its body) of every function and
+    method in a module, nested ones included."""
+    out = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                out.append((prefix + child.name, child.end_lineno - child.lineno + 1))
+                visit(child, f"{prefix}{child.name}.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, f"{prefix}{child.name}.")
+
+    visit(ast.parse(path.read_text(), str(path)), "")
+    return out
+
+
+def test_demo_functions_are_short() -> None:
+    """No function of the demo generator is longer than MAX_FUNCTION_LINES (docstring included)."""
+    modules = sorted(PACKAGE.glob("*.py"))
+    assert {p.stem for p in modules} >= {"expressions", "identities", "face", "scene", "videos"}
+    lengths = {f"{p.stem}.{name}": n for p in modules for name, n in _functions(p)}
+    assert "videos.make_session_video" in lengths and len(lengths) > 50
+    long = {name: n for name, n in lengths.items() if n > MAX_FUNCTION_LINES}
+    assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_pipeline_does_not_import_the_demo() -> None:
+    """Only the demo rules' scripts import emotiontrack.demo; the pipeline's modules never do."""
+    root = PACKAGE.parent.parent
+    files = [p for p in (root / "emotiontrack").glob("*.py")]
+    files += [p for p in (root / "workflow_scripts").glob("*.py") if not p.stem.startswith("demo_")]
+    assert len(files) > 20
+    importers = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            if any(n == "emotiontrack.demo" or n.startswith("emotiontrack.demo.") for n in names):
+                importers.append(path.relative_to(root))
+    assert not importers, f"the pipeline imports the demo generator: {importers}"
+
+
+def _rules(directory: Path) -> set[str]:
+    """The rules the workflow defines for the study in ``directory`` (snakemake --list-rules)."""
+    r = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(PACKAGE.parents[1] / "Snakefile")]
+        + ["-d", str(directory), "--list-rules"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return {line.strip() for line in r.stdout.splitlines() if line.strip()}
+
+
+def test_demo_rules_only_for_a_study_of_generated_data(real_media, tmp_path) -> None:
+    """rules/demo.smk is included for the demo study; not for the real-clip pilot (its sheet and
+    its pretrained CNN need nothing from resources/demo/), unless its CNN is trained on the
+    generated FER set (fer.path's default)."""
+    demo_rules = {"demo_fer_dataset", "demo_video"}
+    assert demo_rules <= _rules(PACKAGE.parents[1])
+    (tmp_path / "config").mkdir()
+    (tmp_path / "media").mkdir()
+    shutil.copy(PACKAGE.parents[1] / ".test/pilot/sessions.tsv", tmp_path / "config")
+    for line in (tmp_path / "config/sessions.tsv").read_text().splitlines()[1:]:
+        clip = Path(line.split("\t")[2]).name
+        (tmp_path / "media" / clip).symlink_to(real_media / clip)
+    shutil.copy(PACKAGE.parents[1] / "tests/data/WolfgangLanger_Pexels.csv", tmp_path / "media")
+    config = (PACKAGE.parents[1] / ".test/pilot/config.yaml").read_text()
+    (tmp_path / "config/config.yaml").write_text(config)
+    rules = _rules(tmp_path)
+    assert "extract_frames" in rules and not rules & demo_rules
+    trained = config.replace("pretrained: fer2013-mini-xception", 'pretrained: ""')
+    assert trained != config
+    (tmp_path / "config/config.yaml").write_text(trained)
+    assert demo_rules <= _rules(tmp_path)
