@@ -1,4 +1,5 @@
-"""The sequence model: an LSTM over per-frame CNN features, and per-session predictions.
+"""The sequence models (refine, the default, and lstm, bilstm, attention, autoencoder) over
+per-frame CNN features, and per-session predictions.
 
 Input per frame: the L2-normalised CNN feature vector (optionally with the CNN probabilities) and
 a constant 1 "face present" channel; frames without a face and padding are all-zero vectors, which
