@@ -69,7 +69,7 @@ def test_frames_hdf5(study):
         found = h5["face_found"][...]
         assert (h5["boxes"][...][~found] == -1).all() and (h5["boxes"][...][found, 2] > 40).all()
         assert h5["faces"][...][found].mean() > 20 and (h5["faces"][...][~found] == 0).all()
-        assert h5.attrs["fps_sampled"] == 5
+        assert h5.attrs["fps"] == 5
 
 
 def test_detection_rate_on_demo_videos(study):
