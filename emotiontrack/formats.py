@@ -56,10 +56,6 @@ def _attrs(h5: h5py.File) -> dict[str, Any]:
     return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in h5.attrs.items()}
 
 
-def _replace(tmp: Path, out: Path) -> None:
-    tmp.replace(out)
-
-
 # --------------------------------------------------------------------------------------------
 # frames HDF5
 # --------------------------------------------------------------------------------------------
@@ -146,7 +142,7 @@ def write_frames(path: str | Path, fr: Frames) -> None:
             if getattr(fr, k) is not None:
                 h5.create_dataset(k, data=getattr(fr, k))
         h5.attrs.update({COPIES: 0, **fr.attrs})
-    _replace(tmp, path)
+    tmp.replace(path)
 
 
 class FramesWriter:
@@ -230,7 +226,7 @@ class FramesWriter:
             self.h5[name].attrs.update(a)
         self.h5.close()
         self.h5 = None
-        _replace(self.tmp, self.path)
+        self.tmp.replace(self.path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -325,7 +321,7 @@ def write_features(path: str | Path, timelines: Features | list[Features]) -> No
         attrs[COPIES] = len(copies) if many else 0
         assert FPS in attrs, f"{path}: features attributes need {FPS!r}"
         h5.attrs.update(attrs)
-    _replace(tmp, path)
+    tmp.replace(path)
 
 
 def _float_dataset(h5: h5py.File, name: str, data: np.ndarray) -> None:
