@@ -13,11 +13,13 @@ cuts the model's crop from a copy as from the original (the crops' ``margin`` at
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
-import h5py
 import numpy as np
+
+from .formats import COPIES, read_frames, write_frames
 
 
 def augment_faces(
@@ -53,32 +55,17 @@ def augment_session(
     session's ``timestamps``, ``face_found`` and, when it has them, ``frame_index`` and ``boxes``;
     the session's attributes (the crops' ``margin`` among them) are kept and the drawn parameters
     go in attribute ``params``."""
-    with h5py.File(frames_h5, "r") as src:
-        faces = src["faces"][...]
-        found = src["face_found"][...]
-        timestamps = src["timestamps"][...]
-        kept = {k: src[k][...] for k in ("frame_index", "boxes") if k in src}
-        attrs = dict(src.attrs)
+    src = read_frames(frames_h5)
     # Seed from the config seed and the session's content, so each session gets its own draws.
-    rng = np.random.default_rng([seed, int(str(attrs.get("source_sha256", "0"))[:8] or "0", 16)])
+    sha = str(src.attrs.get("source_sha256", "0"))
+    rng = np.random.default_rng([seed, int(sha[:8] or "0", 16)])
     copies_out, params = [], []
     for _ in range(copies):
-        a, p = augment_faces(faces, found, rng)
+        a, p = augment_faces(src.faces, src.face_found, rng)
         copies_out.append(a)
         params.append(p)
-    Path(out_h5).parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(out_h5, "w") as dst:
-        dst.create_dataset(
-            "faces",
-            data=np.stack(copies_out) if copies_out else np.zeros((0, *faces.shape), np.uint8),
-            compression="gzip",
-            chunks=True,
-        )
-        dst.create_dataset("timestamps", data=timestamps)
-        dst.create_dataset("face_found", data=found)
-        for k, v in kept.items():
-            dst.create_dataset(k, data=v)
-        dst.attrs.update({k: v for k, v in attrs.items()})
-        dst.attrs["params"] = json.dumps(params)
-        dst.attrs["copies"] = copies
+    faces = np.stack(copies_out) if copies_out else np.zeros((0, *src.faces.shape), np.uint8)
+    attrs = {**src.attrs, "params": json.dumps(params), COPIES: copies}
+    aug = replace(src, faces=faces, keypoints=None, mesh=None, attrs=attrs)
+    write_frames(out_h5, aug)
     return {"copies": copies, "params": params}

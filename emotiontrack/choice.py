@@ -17,13 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from .baselines import estimate_transitions, moving_average, moving_median, viterbi
-from .comparison import BASELINES, compare_methods, method_label, read_session, training_sequences
-from .sequence import (
-    carry_over,
-    read_session_inputs,
-    sequence_probabilities,
-    write_predictions,
-)
+from .comparison import BASELINES, compare_methods, method_label, training_sequences
+from .formats import Predictions, read_features, write_predictions
+from .sequence import carry_over, sequence_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -103,20 +99,20 @@ def predict_with_method(
     *,
     use_probabilities: bool = False,
 ) -> dict:
-    """Write the session's prediction timeline (:func:`emotiontrack.sequence.write_predictions`)
+    """Write the session's prediction timeline (:func:`emotiontrack.formats.write_predictions`)
     from the chosen method: a baseline applied to the CNN probabilities with the settings it was
     scored with, or the sequence model ``models[method]`` (a .keras path). Every method's output
     is carried over frames without a face from the last face frame, empty before the first;
     ``cnn_label`` is always the per-frame CNN's. Returns the choice."""
     choice = read_choice(choice_json)
     method = choice["method"]
-    data = read_session_inputs(features_h5, emotions)
-    found = data["face_found"]
+    data = read_features(features_h5, emotions)
+    found = data.face_found
     T, C = len(found), len(emotions)
     probs = np.full((T, C), np.nan, np.float32)
     if found.any():
-        cnn = np.where(found[:, None], data["probabilities"], np.nan).astype(np.float64)
-        window = max(1, round(choice["smoothing_s"] * read_session(features_h5)["fps"]))
+        cnn = np.where(found[:, None], data.probabilities, np.nan).astype(np.float64)
+        window = max(1, round(choice["smoothing_s"] * data.fps))
         if method == "cnn":
             raw = cnn
         elif method == "moving_average":
@@ -131,7 +127,7 @@ def predict_with_method(
         else:
             raise ValueError(f"{choice_json}: chosen method {method!r} has no model here")
         probs = carry_over(np.asarray(raw, np.float32), found)
-    write_predictions(out_csv, data, probs, emotions)
+    write_predictions(out_csv, Predictions.from_probabilities(data, probs))
     return choice
 
 

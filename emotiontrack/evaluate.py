@@ -1,23 +1,22 @@
 """Evaluation of the emotion predictions against human ground-truth annotations.
 
-Everything here is scored per frame: each frame of a predictions CSV is looked up in the session's
+Everything here is scored per frame: each sampled frame of a session is looked up in the session's
 annotation (intervals ``[start_s, end_s)``, the last interval closed at its end) at its ``time_s``,
 and the emotion of the interval containing it is that frame's ground truth. Frames outside every
 interval have no ground truth and are left out of every metric (their number is reported).
 
-Two methods are compared, always against the human annotation and never against pseudo labels:
+Every method is scored on the same frames, always against the human annotation and never against
+pseudo labels, from one per-frame table of their decisions
+(:func:`emotiontrack.comparison.frame_scores`): the per-frame CNN's argmax (from the features
+file; it exists only where a face was found), the baselines, each sequence model, and ``chosen``,
+the predictions' own ``label`` (the method chosen on the validation sessions, as applied).
 
-* **CNN**: the per-frame classifier's argmax (``cnn_label``), which exists only where a face was
-  found;
-* **LSTM**: the sequence model's prediction (``label``), which may be missing (e.g. before its
-  window is full).
+Two frame subsets are scored (:func:`evaluation_metrics`):
 
-Two frame subsets are scored:
-
-* **face frames**: frames with ``face_found == 1`` and ground truth. CNN and LSTM are scored on
-  exactly the same frames, so their numbers are comparable;
+* **face frames**: frames with a face found and ground truth; every method is scored on exactly
+  these frames, so their numbers are comparable;
 * **all frames**: every frame with ground truth. A method that makes no prediction at a frame is
-  counted wrong there (CNN: no face found; LSTM: empty ``label``), and its coverage (fraction of
+  counted wrong there (CNN: no face found; others: no output), and its coverage (fraction of
   frames it predicts) is reported.
 
 Macro-F1 is the unweighted mean of the per-class F1 over the emotions that occur in the ground truth
@@ -27,7 +26,6 @@ recalled, so it would only drag the mean to zero.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Sequence
@@ -51,7 +49,6 @@ from emotiontrack import UserInputError
 from emotiontrack.labels import FER2013_CODES, canonical
 
 ANNOTATION_COLUMNS = ("start_s", "end_s", "emotion")
-PREDICTION_COLUMNS = ("time_s", "face_found", "label", "cnn_label")
 # Annotation intervals may touch; a later interval may start this much (seconds) before the
 # previous one ends without counting as an overlap (rounding in annotation tools).
 OVERLAP_TOLERANCE_S = 1e-6
@@ -60,7 +57,6 @@ NO_GROUND_TRUTH = "no sessions with ground truth"
 # study scoring 7-class annotations): their intervals are not scored. Any other name is an error.
 OTHER_KNOWN_EMOTIONS = {*FER2013_CODES.values(), "contempt"}
 
-METHODS = {"cnn": "CNN (per frame)", "lstm": "Chosen method"}
 SUBSETS = {"face_frames": "Face frames", "all_frames": "All annotated frames"}
 
 
@@ -527,35 +523,6 @@ def _blues() -> Colormap:
 # --------------------------------------------------------------------------------------------
 
 
-def _load_predictions(path: str | os.PathLike, emotions: list[str]) -> pd.DataFrame:
-    """Read a predictions CSV: ``time_s`` (float), ``face_found`` (0/1), ``label`` and
-    ``cnn_label`` (study spelling, '' = no prediction; ``cnn_label`` forced '' where no face)."""
-    p = Path(path)
-    kind = "predictions"
-    names = _name_map(emotions)
-    df = _read_csv(p, kind)
-    missing = [c for c in PREDICTION_COLUMNS if c not in df.columns]
-    if missing:
-        raise UserInputError(
-            f"{kind} file '{p}' lacks column(s) {', '.join(missing)}; found: "
-            f"{', '.join(df.columns) or 'none'}"
-        )
-    time = _numeric_column(df, "time_s", p, kind)
-    face = _binary_column(df, "face_found", p, kind)
-    out = pd.DataFrame({"time_s": time, "face_found": face})
-    for col in ("label", "cnn_label"):
-        vals, bad = _map_labels(df[col].tolist(), names)
-        if bad is not None:
-            raise UserInputError(
-                f"{kind} file '{p}', {_line(bad)}: {col} {str(df[col].iloc[bad])!r} is not in "
-                f"the study's emotion list ({', '.join(emotions)}); was the model trained with "
-                "another emotion list?"
-            )
-        out[col] = pd.Series(vals, dtype=object)
-    out.loc[out["face_found"] == 0, "cnn_label"] = ""
-    return out
-
-
 def _detection(face_found: np.ndarray, visible: np.ndarray | None) -> dict:
     """Face detection against annotated visibility (``visible``: 1/0/NaN per frame or None)."""
     if visible is None:
@@ -607,342 +574,70 @@ def _pool_detection(parts: list[dict]) -> dict:
 _SUMMARY_KEYS = ("n", "n_predicted", "coverage", "accuracy", "macro_f1", "macro_over")
 
 
-def _subset_metrics(
-    truth: np.ndarray, cnn: np.ndarray, lstm: np.ndarray, emotions: list[str], full: bool
-) -> dict:
-    """Metrics of both methods on one frame subset (``full``: keep per-class and confusion)."""
-    res: dict[str, Any] = {"n": int(len(truth))}
-    for key, pred in (("cnn", cnn), ("lstm", lstm)):
-        m = classification_metrics(truth, pred, emotions)
-        res[key] = m if full else {k: m[k] for k in _SUMMARY_KEYS}
+def _subset(truth: np.ndarray, labels: dict[str, np.ndarray], rows: np.ndarray, emotions, full):
+    """Every method's metrics on the frames ``rows`` (``full``: keep per-class and confusion)."""
+    res: dict[str, Any] = {"n": int(rows.sum())}
+    for method, pred in labels.items():
+        m = classification_metrics(truth[rows], pred[rows], emotions)
+        res[method] = m if full else {k: m[k] for k in _SUMMARY_KEYS}
     return res
 
 
-def _empty_pooled() -> dict:
-    return {
-        "n_frames": 0,
-        "n_truth_frames": 0,
-        "face_frames": {"n": 0, "cnn": None, "lstm": None},
-        "all_frames": {"n": 0, "cnn": None, "lstm": None},
-        "detection": _detection(np.zeros(0, dtype=int), None),
-    }
+def evaluation_metrics(
+    table: pd.DataFrame, methods: list[str], sessions: list[dict], emotions: list[str]
+) -> dict:
+    """The metrics of a per-frame score table (:func:`emotiontrack.comparison.frame_scores`:
+    ``session``, ``face_found``, ``visible``, ``truth`` and one label column per method), for
+    the sessions described in ``sessions`` (``session``, ``participant``, ``condition``,
+    ``predictions``, ``annotation``, ``visibility_annotated``), all methods on both subsets.
 
-
-def evaluate_predictions(sessions: list[dict], emotions: list[str]) -> dict:
-    """Score the CNN's and the sequence model's predictions of several sessions against their
-    ground-truth annotations.
-
-    ``sessions``: dicts with ``session``, ``participant``, ``condition``, ``predictions`` (CSV
-    path) and ``annotation`` (CSV path; None/'' when the session has no ground truth, which skips
-    it). A named annotation or predictions file that is missing or malformed raises
-    UserInputError. See the module docstring for the subsets and the metric definitions; the
-    returned dict is documented in :func:`evaluate_study`.
-    """
-    names = _name_map(emotions)
-    order = [names[canonical(e)] for e in emotions]
-    per_session: list[dict] = []
-    skipped: list[dict] = []
-    pooled_truth, pooled_cnn, pooled_lstm, pooled_face = [], [], [], []
-    detections: list[dict] = []
-    n_frames_total = 0
-
+    Returns ``has_ground_truth``, ``message``, ``pooled`` {``n_frames``, ``n_truth_frames``,
+    ``detection``, ``face_frames``: {``n``, <method>: METRICS, ...}, ``all_frames``: the same}
+    and ``per_session`` [{session, participant, condition, predictions, annotation, n_frames,
+    n_truth_frames, n_face_frames, detection, face_frames: {n, <method>: SUMMARY},
+    all_frames: ..., [note]}]. METRICS is :func:`classification_metrics`' dict; SUMMARY its
+    n, n_predicted, coverage, accuracy, macro_f1 and macro_over."""
+    truth = table["truth"].to_numpy(object)
+    found = table["face_found"].to_numpy(bool)
+    has_truth = truth != ""
+    labels = {m: table[m].to_numpy(object) for m in methods}
+    per_session, detections = [], []
     for s in sessions:
-        name = str(s.get("session", ""))
-        ann_path = s.get("annotation")
-        if _is_missing(ann_path):
-            skipped.append({"session": name, "reason": "no annotation file"})
-            continue
-        ann = load_annotation(ann_path, order)
-        pred = _load_predictions(s["predictions"], order)
-        times = pred["time_s"].to_numpy(dtype=float)
-        face_found = pred["face_found"].to_numpy(dtype=int)
-        truth = truth_at(ann, times)
-        has_truth = truth != ""
-        face = has_truth & (face_found == 1)
-        cnn = pred["cnn_label"].to_numpy(dtype=object)
-        lstm = pred["label"].to_numpy(dtype=object)
-        det = _detection(face_found, visible_at(ann, times))
+        rows = (table["session"] == s["session"]).to_numpy()
+        visible = table["visible"].to_numpy(float)[rows] if s["visibility_annotated"] else None
+        det = _detection(found[rows].astype(int), visible)
         detections.append(det)
-        n_frames_total += len(pred)
-
-        pooled_truth.append(truth[has_truth])
-        pooled_cnn.append(cnn[has_truth])
-        pooled_lstm.append(lstm[has_truth])
-        pooled_face.append(face[has_truth])
-
+        face = rows & has_truth & found
         entry = {
-            "session": name,
-            "participant": str(s.get("participant", "")),
-            "condition": str(s.get("condition", "")),
-            "predictions": os.fspath(s["predictions"]),
-            "annotation": os.fspath(ann_path),
-            "n_frames": int(len(pred)),
-            "n_truth_frames": int(has_truth.sum()),
+            **{k: s[k] for k in ("session", "participant", "condition", "predictions")},
+            "annotation": s["annotation"],
+            "n_frames": int(rows.sum()),
+            "n_truth_frames": int((rows & has_truth).sum()),
             "n_face_frames": int(face.sum()),
             "detection": det,
-            "face_frames": _subset_metrics(truth[face], cnn[face], lstm[face], order, False),
-            "all_frames": _subset_metrics(
-                truth[has_truth], cnn[has_truth], lstm[has_truth], order, False
-            ),
+            "face_frames": _subset(truth, labels, face, emotions, False),
+            "all_frames": _subset(truth, labels, rows & has_truth, emotions, False),
         }
-        if not has_truth.any():
+        if not (rows & has_truth).any():
             entry["note"] = "the annotation covers none of this session's frame times"
         per_session.append(entry)
-
-    result: dict[str, Any] = {
-        "emotions": order,
-        "n_sessions": len(sessions),
-        "sessions_evaluated": [e["session"] for e in per_session],
-        "sessions_skipped": skipped,
+    n_truth = int(has_truth.sum())
+    pooled: dict[str, Any] = {
+        "n_frames": len(table),
+        "n_truth_frames": n_truth,
+        "detection": _pool_detection(detections),
+    }
+    if n_truth == 0:
+        for sub in SUBSETS:
+            pooled[sub] = {"n": 0, **{m: None for m in methods}}
+        message = NO_GROUND_TRUTH
+    else:
+        pooled["face_frames"] = _subset(truth, labels, has_truth & found, emotions, True)
+        pooled["all_frames"] = _subset(truth, labels, has_truth, emotions, True)
+        message = f"{n_truth} frames with ground truth in {len(per_session)} session(s)"
+    return {
+        "has_ground_truth": n_truth > 0,
+        "message": message,
+        "pooled": pooled,
         "per_session": per_session,
     }
-    n_truth = int(sum(len(t) for t in pooled_truth))
-    if n_truth == 0:
-        pooled = _empty_pooled()
-        pooled["n_frames"] = n_frames_total
-        pooled["detection"] = _pool_detection(detections)
-        result.update(has_ground_truth=False, message=NO_GROUND_TRUTH, pooled=pooled)
-        return result
-
-    truth = np.concatenate(pooled_truth)
-    cnn = np.concatenate(pooled_cnn)
-    lstm = np.concatenate(pooled_lstm)
-    face = np.concatenate(pooled_face)
-    result.update(
-        has_ground_truth=True,
-        message=f"{n_truth} frames with ground truth in {len(per_session)} session(s)",
-        pooled={
-            "n_frames": n_frames_total,
-            "n_truth_frames": n_truth,
-            "face_frames": _subset_metrics(truth[face], cnn[face], lstm[face], order, True),
-            "all_frames": _subset_metrics(truth, cnn, lstm, order, True),
-            "detection": _pool_detection(detections),
-        },
-    )
-    return result
-
-
-# --------------------------------------------------------------------------------------------
-# report
-# --------------------------------------------------------------------------------------------
-
-
-def _f(x: float | None, digits: int = 3) -> str:
-    return "–" if x is None else f"{x:.{digits}f}"
-
-
-def _pct(x: float | None) -> str:
-    return "–" if x is None else f"{100 * x:.1f}%"
-
-
-def _md_cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ") or "–"
-
-
-def _markdown(result: dict, cnn_png: str, lstm_png: str) -> str:
-    emotions = result["emotions"]
-    pooled = result["pooled"]
-    lines = ["# EmotionTrack: evaluation against ground truth", ""]
-    lines += [
-        "## What was evaluated and how",
-        "",
-        f"- Sessions given: {result['n_sessions']}; evaluated (with an annotation): "
-        f"{len(result['sessions_evaluated'])}"
-        + (
-            "; skipped: "
-            + ", ".join(
-                f"{_md_cell(s['session'])} ({s['reason']})" for s in result["sessions_skipped"]
-            )
-            if result["sessions_skipped"]
-            else ""
-        )
-        + ".",
-        "- Scoring is **per frame**: each frame's `time_s` is looked up in the session's "
-        "human annotation (interval `[start_s, end_s)`, last interval closed); that interval's "
-        "emotion is the frame's ground truth. Frames outside every interval are not scored.",
-        "- Both models are scored against this human ground truth only (never against pseudo "
-        "labels). **CNN** = per-frame classifier (`cnn_label`); **Chosen method** = the "
-        "method chosen on the validation sessions, named above (`label`).",
-        "- **Face frames**: frames where a face was found and ground truth exists; CNN and the "
-        "sequence model are scored on exactly these frames.",
-        "- **All annotated frames**: every frame with ground truth; a missing prediction (CNN: no "
-        "face found; sequence model: no output) counts as wrong. *Coverage* = fraction of "
-        "frames a method predicts.",
-        "- **Macro-F1** = unweighted mean of per-class F1 over the emotions that occur in the "
-        "ground truth of the scored frames. Pooled numbers are computed over the frames of all "
-        "sessions together.",
-        "",
-    ]
-    if not result["has_ground_truth"]:
-        lines += [
-            f"**Result: {NO_GROUND_TRUTH}** — no frame could be scored, so no metrics are "
-            "reported.",
-            "",
-            f"Confusion matrices (placeholders): [CNN]({cnn_png}), [sequence model]({lstm_png})",
-            "",
-        ]
-        return "\n".join(lines)
-
-    lines += [
-        "## Pooled metrics",
-        "",
-        f"Frames in evaluated sessions: {pooled['n_frames']}; with ground truth: "
-        f"{pooled['n_truth_frames']}; face frames: {pooled['face_frames']['n']}.",
-        "",
-        "| Subset | Frames | Method | Coverage | Accuracy | Macro-F1 |",
-        "|---|---:|---|---:|---:|---:|",
-    ]
-    for sub, sub_name in SUBSETS.items():
-        block = pooled[sub]
-        for key, meth in METHODS.items():
-            m = block[key]
-            lines.append(
-                f"| {sub_name} | {block['n']} | {meth} | {_pct(m['coverage'])} | "
-                f"{_f(m['accuracy'])} | {_f(m['macro_f1'])} |"
-            )
-    ff = pooled["face_frames"]
-    if ff["n"]:
-        c, lstm = ff["cnn"], ff["lstm"]
-        lines += [
-            "",
-            "On face frames, chosen method minus CNN: accuracy "
-            f"{lstm['accuracy'] - c['accuracy']:+.3f}, "
-            f"macro-F1 {lstm['macro_f1'] - c['macro_f1']:+.3f}. Macro-F1 averages over: "
-            f"{', '.join(c['macro_over'])}.",
-        ]
-    det = pooled["detection"]
-    lines.append("")
-    if det["available"]:
-        lines.append(
-            f"Face detection (annotated `face_visible`, {det['n_sessions']} session(s)): detected "
-            f"in {det['n_detected_visible']}/{det['n_visible']} visible-face frames "
-            f"({_pct(det['detection_rate'])}); false detections in "
-            f"{det['n_false_detections']}/{det['n_not_visible']} no-face frames "
-            f"({_pct(det['false_detection_rate'])})."
-        )
-    else:
-        lines.append("Face detection rate: not available (no `face_visible` column annotated).")
-
-    lines += [
-        "",
-        "## Per session",
-        "",
-        "Detection rate = frames with a face found among frames annotated `face_visible` = 1; "
-        "false detections = faces found among frames annotated `face_visible` = 0 (– where not "
-        "annotated). Accuracy and macro-F1 are on the session's face frames.",
-        "",
-        "| Session | Participant | Condition | Frames | Annotated | Face frames | Detection rate "
-        "| False-detection rate | CNN acc | CNN macro-F1 | Seq. acc | Seq. macro-F1 |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for e in result["per_session"]:
-        d, f = e["detection"], e["face_frames"]
-        lines.append(
-            f"| {_md_cell(e['session'])} | {_md_cell(e['participant'])} | "
-            f"{_md_cell(e['condition'])} | {e['n_frames']} | {e['n_truth_frames']} | "
-            f"{e['n_face_frames']} | {_pct(d['detection_rate'])} | "
-            f"{_pct(d['false_detection_rate'])} | {_f(f['cnn']['accuracy'])} | "
-            f"{_f(f['cnn']['macro_f1'])} | {_f(f['lstm']['accuracy'])} | "
-            f"{_f(f['lstm']['macro_f1'])} |"
-        )
-    notes = [e for e in result["per_session"] if "note" in e]
-    for e in notes:
-        lines.append(f"\nNote — {_md_cell(e['session'])}: {e['note']}.")
-
-    lines += [
-        "",
-        "## Per class (pooled face frames)",
-        "",
-        "| Emotion | Support | CNN precision | CNN recall | CNN F1 | Seq. precision | Seq. recall "
-        "| Seq. F1 |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for emo in emotions:
-        pc, pl = ff["cnn"]["per_class"][emo], ff["lstm"]["per_class"][emo]
-        lines.append(
-            f"| {_md_cell(emo)} | {pc['support']} | {_f(pc['precision'])} | {_f(pc['recall'])} | "
-            f"{_f(pc['f1'])} | {_f(pl['precision'])} | {_f(pl['recall'])} | {_f(pl['f1'])} |"
-        )
-    lines += [
-        "",
-        "Support = face frames of that emotion in the ground truth; emotions with support 0 are "
-        "not part of macro-F1.",
-        "",
-        "## Confusion matrices (pooled face frames, row-normalised)",
-        "",
-        f"- CNN: [{cnn_png}]({cnn_png})",
-        f"- Chosen method: [{lstm_png}]({lstm_png})",
-        "",
-        f"![CNN confusion matrix]({cnn_png})",
-        "",
-        f"![Chosen method confusion matrix]({lstm_png})",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def evaluate_study(
-    sessions: list[dict],
-    emotions: list[str],
-    out_json: str | os.PathLike,
-    out_md: str | os.PathLike,
-    out_cnn_png: str | os.PathLike,
-    out_lstm_png: str | os.PathLike,
-) -> dict:
-    """Evaluate all sessions and write the JSON, the Markdown summary and two confusion PNGs.
-
-    Returns the dict written to ``out_json``::
-
-        emotions            study emotion order (rows/columns of every confusion matrix)
-        n_sessions          sessions given
-        sessions_evaluated  names of the sessions scored (those with an annotation)
-        sessions_skipped    [{session, reason}] for sessions without an annotation
-        has_ground_truth    False when no frame had ground truth (then ``message`` says
-                            "no sessions with ground truth" and pooled metrics are None)
-        message             one-line summary
-        pooled              {n_frames, n_truth_frames,
-                             face_frames: {n, cnn: METRICS, lstm: METRICS},
-                             all_frames:  {n, cnn: METRICS, lstm: METRICS},
-                             detection: {available, n_sessions, n_visible, n_detected_visible,
-                                         detection_rate, n_not_visible, n_false_detections,
-                                         false_detection_rate}}
-        per_session         [{session, participant, condition, predictions, annotation,
-                              n_frames, n_truth_frames, n_face_frames, detection,
-                              face_frames: {n, cnn: SUMMARY, lstm: SUMMARY},
-                              all_frames:  {n, cnn: SUMMARY, lstm: SUMMARY}, [note]}]
-        outputs             {confusion_cnn_png, confusion_lstm_png}: paths relative to out_md's
-                            folder (as linked from the Markdown)
-
-    METRICS is :func:`classification_metrics`' dict (accuracy, macro_f1, macro_over, coverage,
-    per_class, confusion, no_prediction, n, n_predicted); SUMMARY is its n, n_predicted, coverage,
-    accuracy, macro_f1 and macro_over.
-    """
-    result = evaluate_predictions(sessions, emotions)
-    md_path = Path(out_md)
-    md_dir = md_path.parent
-
-    def rel(p: str | os.PathLike) -> str:
-        return Path(os.path.relpath(Path(p).resolve(), md_dir.resolve())).as_posix()
-
-    cnn_rel, lstm_rel = rel(out_cnn_png), rel(out_lstm_png)
-    result["outputs"] = {"confusion_cnn_png": cnn_rel, "confusion_lstm_png": lstm_rel}
-
-    ff = result["pooled"]["face_frames"]
-    for key, out in (("cnn", out_cnn_png), ("lstm", out_lstm_png)):
-        title = f"{METHODS[key]} vs ground truth — face frames"
-        m = ff[key]
-        if m is None or m["n"] == 0:
-            why = NO_GROUND_TRUTH if not result["has_ground_truth"] else "no face frames"
-            _placeholder_png(out, title, f"{why}:\nnothing to evaluate")
-            continue
-        extra = m["no_prediction"] if any(m["no_prediction"]) else None
-        plot_confusion(m["confusion"], result["emotions"], title, out, True, extra)
-
-    md_path.parent.mkdir(parents=True, exist_ok=True)
-    md_path.write_text(_markdown(result, cnn_rel, lstm_rel), encoding="utf-8")
-    out_json = Path(out_json)
-    out_json.parent.mkdir(parents=True, exist_ok=True)
-    with open(out_json, "w", encoding="utf-8") as fh:
-        json.dump(_to_jsonable(result), fh, indent=2, allow_nan=False)
-        fh.write("\n")
-    return result

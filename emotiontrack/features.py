@@ -1,12 +1,13 @@
 """Per-frame CNN features and class probabilities for a session (or its augmented copies).
 
-Output HDF5: ``features`` (..., T, D) float32 (zeros where no face), ``probabilities``
-(..., T, C) float32 (NaN where no face), ``timestamps`` (T,) seconds, ``frame_index`` (T,),
-``face_found`` (T,) bool; attributes: ``model_sha256``, ``emotions`` (JSON list), ``fps``,
-``source_sha256``, ``inference`` (what ran the CNN), ``crop_geometry`` (JSON: the crop the CNN
-was fed, :class:`~emotiontrack.crops.CropGeometry`, cut from the frames file's wide crops whose
-margin is ``stored_crop_margin``; ``null`` when the stored crops were fed whole). Leading dims
-are () for a session and (K,) for K augmented copies of it.
+Output: a features file (:class:`emotiontrack.formats.Features`, written by
+:func:`emotiontrack.formats.write_features`): ``features`` (T, D) float32 (zeros where no face),
+``probabilities`` (T, C) float32 (NaN where no face), ``timestamps``, ``frame_index``,
+``face_found``; attributes ``model_sha256``, ``emotions``, ``fps``, ``source_sha256``,
+``inference`` (what ran the CNN), ``crop_geometry`` (JSON: the crop the CNN was fed,
+:class:`~emotiontrack.crops.CropGeometry`, cut from the frames file's wide crops whose margin is
+``stored_crop_margin``; ``null`` when the stored crops were fed whole). A frames file of K
+augmented copies gives a features file of K copies (``copies`` = K, arrays (K, T, ...)).
 
 The CNN is its ONNX export run by onnxruntime (:mod:`emotiontrack.inference`): a job never
 imports TensorFlow, which would cost more time and memory than the whole session's faces.
@@ -19,12 +20,12 @@ import logging
 from pathlib import Path
 
 import cv2
-import h5py
 import numpy as np
 from tqdm import tqdm
 
 from . import UserInputError
 from .crops import CropGeometry, classify, model_crops, read_geometry
+from .formats import FPS, Features, Frames, open_faces, read_frames, write_features
 from .tfutil import file_sha256
 
 log = logging.getLogger(__name__)
@@ -85,8 +86,8 @@ def extract_features(
     cnn: tuple | None = None,
 ) -> dict:
     """Run the CNN over the face crops of ``frames_h5`` (only frames with a face, ``chunk`` frames
-    at a time, each chunk's results written before the next is read, so memory stays flat in
-    video length: a few MB per chunk beside the process's ~100 MB) and write ``out_h5`` as
+    read at a time, so the crops never are all in memory; the outputs are, T x (D + C) float32,
+    ~0.6 MB a minute of video at 5 fps and D = 256) and write ``out_h5`` as
     described in the module docstring. ``crop``: the model's crop geometry (or the path of its
     sidecar, :func:`~emotiontrack.crops.read_geometry`), cut from the stored wide crops
     (:func:`~emotiontrack.crops.model_crops`); None feeds the stored crops whole, resized to the
@@ -107,55 +108,50 @@ def extract_features(
         raise UserInputError(
             f"{crop}: crop size {geometry.size} does not match {model_path}'s input size {size}"
         )
-    out_h5 = Path(out_h5)
-    out_h5.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_h5.with_suffix(".h5.part")
-    with h5py.File(frames_h5, "r") as src, h5py.File(tmp, "w") as dst:
-        faces = src["faces"]
-        found = src["face_found"][...]
-        stored_margin = _stored_margin(src, frames_h5) if geometry is not None else None
-        lead = faces.shape[:-2]  # (T,) or (K, T)
-        T = found.shape[0]
-        rows = [()] if len(lead) == 1 else [(k,) for k in range(lead[0])]  # copies
-        step = max(1, min(chunk, T))
-        feats = _dataset(dst, "features", (*lead, dim), step, 0.0)
-        probs = _dataset(dst, "probabilities", (*lead, n_classes), step, np.nan)
-        todo = [(r, s) for r in rows for s in range(0, T, step)]
-        for r, s in tqdm(todo, desc="features", mininterval=5):
+    fr = read_frames(frames_h5, faces=False)
+    found, T = fr.face_found, len(fr.face_found)
+    stored_margin = _stored_margin(fr, frames_h5) if geometry is not None else None
+    K = max(fr.copies, 1)
+    feats = np.zeros((K, T, dim), np.float32)
+    probs = np.full((K, T, n_classes), np.nan, np.float32)
+    step = max(1, min(chunk, T))
+    todo = [(k, s) for k in range(K) for s in range(0, T, step)]
+    with open_faces(frames_h5) as faces:
+        for k, s in tqdm(todo, desc="features", mininterval=5):
             sel = np.flatnonzero(found[s : s + step])
             if not len(sel):
                 continue
-            crops = faces[(*r, slice(s, s + step))][sel]
+            block = faces[k, s : s + step] if fr.copies else faces[s : s + step]
+            crops = block[sel]
             if geometry is None:
                 f, p = classify_crops(run, size, crops)
             else:
                 f, p = classify(run, model_crops(crops, stored_margin, geometry), geometry)
-            n = min(step, T - s)
-            block_f = np.zeros((n, dim), np.float32)
-            block_p = np.full((n, n_classes), np.nan, np.float32)
-            block_f[sel], block_p[sel] = f, p
-            feats[(*r, slice(s, s + n))] = block_f
-            probs[(*r, slice(s, s + n))] = block_p
-        dst.create_dataset("timestamps", data=src["timestamps"][...])
-        dst.create_dataset("face_found", data=found)
-        frame_index = src["frame_index"][...] if "frame_index" in src else np.arange(T)
-        dst.create_dataset("frame_index", data=frame_index)
-        attrs = dict(src.attrs)
-        dst.attrs.update(
-            {
-                "model": str(model_path),
-                "model_sha256": file_sha256(model_file),
-                "inference": engine_name,
-                "emotions": json.dumps(list(emotions)),
-                "fps": float(attrs.get("fps_sampled", 0.0)),
-                "source": str(attrs.get("source", "")),
-                "source_sha256": str(attrs.get("source_sha256", "")),
-                "frames_file": str(frames_h5),
-                "crop_geometry": json.dumps(None if geometry is None else geometry.to_dict()),
-                "stored_crop_margin": np.nan if stored_margin is None else float(stored_margin),
-            }
+            feats[k, s + sel], probs[k, s + sel] = f, p
+    attrs = {
+        "model": str(model_path),
+        "model_sha256": file_sha256(model_file),
+        "inference": engine_name,
+        FPS: fr.fps,
+        "source": str(fr.attrs.get("source", "")),
+        "source_sha256": str(fr.attrs.get("source_sha256", "")),
+        "frames_file": str(frames_h5),
+        "crop_geometry": json.dumps(None if geometry is None else geometry.to_dict()),
+        "stored_crop_margin": np.nan if stored_margin is None else float(stored_margin),
+    }
+    timelines = [
+        Features(
+            features=feats[k],
+            probabilities=probs[k],
+            face_found=found,
+            timestamps=fr.timestamps,
+            frame_index=fr.frame_index,
+            emotions=list(emotions),
+            attrs=attrs,
         )
-    tmp.replace(out_h5)
+        for k in range(K)
+    ]
+    write_features(out_h5, timelines if fr.copies else timelines[0])
     log.info(
         "%s: %d frames (%d with a face) -> %s (%s)",
         frames_h5,
@@ -167,22 +163,11 @@ def extract_features(
     return {"n_frames": T, "n_faces": int(found.sum()), "feature_dim": dim}
 
 
-def _stored_margin(src: h5py.File, path: str | Path) -> float:
+def _stored_margin(fr: Frames, path: str | Path) -> float:
     """The margin the frames file's crops were cut with (attribute ``margin``)."""
-    if "margin" not in src.attrs:
+    if "margin" not in fr.attrs:
         raise UserInputError(
             f"{path}: frames file without a 'margin' attribute (written by an older version?): "
             "rerun its extract_frames job"
         )
-    return float(src.attrs["margin"])
-
-
-def _dataset(h5: h5py.File, name: str, shape: tuple[int, ...], rows: int, fill: float):
-    """A gzip-compressed float32 dataset of ``shape`` pre-filled with ``fill``, chunked by
-    ``rows`` frames along the time axis."""
-    if 0 in shape:
-        return h5.create_dataset(name, shape=shape, dtype="float32")
-    chunks = (*([1] * (len(shape) - 2)), rows, shape[-1])
-    return h5.create_dataset(
-        name, shape=shape, dtype="float32", chunks=chunks, compression="gzip", fillvalue=fill
-    )
+    return float(fr.attrs["margin"])

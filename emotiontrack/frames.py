@@ -22,52 +22,16 @@ import logging
 from pathlib import Path
 
 import cv2
-import h5py
 import numpy as np
 from tqdm import tqdm
 
 from .blazeface import KEYPOINTS, MESH_FILE, MESH_POINTS, FaceMesh
 from .crops import STORED_MARGIN, STORED_SIZE, stored_crop
 from .faces import BlazeFaceDetector, FaceDetector, FaceTracker, face_finder, to_gray
+from .formats import FPS, FramesWriter, open_faces, read_frames
 from .video import prefetch, sample_frames, sha256sum
 
 log = logging.getLogger(__name__)
-
-
-class _Appender:
-    """Buffers rows and appends them to resizable HDF5 datasets ``block`` rows at a time (gzip
-    level 1: a third cheaper per frame than level 4 for files ~5% larger)."""
-
-    def __init__(self, h5: h5py.File, specs: dict[str, tuple[tuple[int, ...], str]], block: int):
-        self.block = block
-        self.buf: dict[str, list] = {k: [] for k in specs}
-        self.ds = {
-            k: h5.create_dataset(
-                k,
-                shape=(0, *shape),
-                maxshape=(None, *shape),
-                dtype=dtype,
-                chunks=(block, *shape),
-                **({"compression": "gzip", "compression_opts": 1} if shape else {}),
-            )
-            for k, (shape, dtype) in specs.items()
-        }
-
-    def add(self, **row) -> None:
-        for k, v in row.items():
-            self.buf[k].append(v)
-        if len(self.buf["face_found"]) >= self.block:
-            self.flush()
-
-    def flush(self) -> None:
-        n = len(self.buf["face_found"])
-        if not n:
-            return
-        for k, ds in self.ds.items():
-            start = ds.shape[0]
-            ds.resize(start + n, axis=0)
-            ds[start:] = np.asarray(self.buf[k], dtype=ds.dtype)
-            self.buf[k].clear()
 
 
 def extract_frames(
@@ -81,7 +45,7 @@ def extract_frames(
     threads: int = 1,
 ) -> dict:
     """Sample ``video`` at ``sample_fps`` (or every frame of a slower video; attribute
-    ``fps_sampled`` is the rate really sampled), find the largest face per sampled frame and write
+    ``fps`` is the rate really sampled), find the largest face per sampled frame and write
     ``out_h5`` with datasets ``faces`` (T, S, S) uint8, the wide crops of
     :func:`emotiontrack.crops.stored_crop` (S = ``crop_size`` attribute, cut with the ``margin``
     attribute around the box; each CNN's own crop is cut from them later), ``timestamps`` (T,)
@@ -109,29 +73,19 @@ def extract_frames(
     if threads > 1:
         grays = prefetch(grays, depth=16)
     expected = int(info.duration_s * sample_fps) + 1
-    out_h5 = Path(out_h5)
-    out_h5.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_h5.with_suffix(".h5.part")
     crop_size = STORED_SIZE
     blank = np.zeros((crop_size, crop_size), np.uint8)
     no_points = np.full((len(KEYPOINTS), 2), np.nan, np.float32)
     no_mesh = np.full((MESH_POINTS, 3), np.nan, np.float32)
     mesher = FaceMesh() if mesh else None
     n = found = 0
-    with h5py.File(tmp, "w") as h5:
-        rows = _Appender(
-            h5,
-            {
-                "faces": ((crop_size, crop_size), "uint8"),
-                "timestamps": ((), "float64"),
-                "frame_index": ((), "int64"),
-                "boxes": ((4,), "int32"),
-                "face_found": ((), "bool"),
-                "keypoints": ((len(KEYPOINTS), 2), "float32"),
-                **({"mesh": ((MESH_POINTS, 3), "float32")} if mesher else {}),
-            },
-            block,
-        )
+    with FramesWriter(
+        out_h5,
+        crop_size=crop_size,
+        keypoints=len(KEYPOINTS),
+        mesh_points=MESH_POINTS if mesher else 0,
+        block=block,
+    ) as rows:
         located = detector.track_faces(grays)
         for (idx, t, gray), face in tqdm(located, total=expected, desc="frames", mininterval=5):
             box = None if face is None else face.box
@@ -149,26 +103,25 @@ def extract_frames(
             )
             n += 1
             found += box is not None
-        rows.flush()
-        h5.attrs.update(
+        rows.close(
             {
                 "source": str(video),
                 "source_sha256": sha256sum(video),
                 "fps_video": info.fps,
                 # the real sampling rate: every frame is taken from a video slower than asked
-                "fps_sampled": float(min(sample_fps, info.fps)),
+                FPS: float(min(sample_fps, info.fps)),
                 "n_frames_video": info.n_frames,
                 "width": info.width,
                 "height": info.height,
                 "crop_size": crop_size,
                 "margin": STORED_MARGIN,
                 "detector": detector.describe(),
-            }
+            },
+            {
+                "keypoints": {"keypoint_names": list(KEYPOINTS)},
+                **({"mesh": {"model": MESH_FILE}} if mesher else {}),
+            },
         )
-        h5["keypoints"].attrs["keypoint_names"] = list(KEYPOINTS)
-        if mesher is not None:
-            h5["mesh"].attrs["model"] = MESH_FILE
-    tmp.replace(out_h5)
     rate = found / n if n else 0.0
     if found == 0:
         log.warning("%s: no face detected in any of %d sampled frames", video, n)
@@ -184,13 +137,12 @@ def contact_sheet(frames_h5: str | Path, out_png: str | Path, n: int = 24, cols:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with h5py.File(frames_h5, "r") as h5:
-        T = h5["face_found"].shape[0]
-        idx = np.unique(np.linspace(0, max(T - 1, 0), num=min(n, T)).astype(int)) if T else []
-        tiles = [
-            (h5["faces"][i], float(h5["timestamps"][i]), bool(h5["face_found"][i])) for i in idx
-        ]
-        title = Path(str(h5.attrs.get("source", frames_h5))).name
+    fr = read_frames(frames_h5, faces=False)
+    T = len(fr.face_found)
+    idx = np.unique(np.linspace(0, max(T - 1, 0), num=min(n, T)).astype(int)) if T else []
+    with open_faces(frames_h5) as faces:
+        tiles = [(faces[i], float(fr.timestamps[i]), bool(fr.face_found[i])) for i in idx]
+    title = Path(str(fr.attrs.get("source", frames_h5))).name
     rows = max(1, -(-len(tiles) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.4, rows * 1.6), squeeze=False)
     for ax in axes.flat:

@@ -385,7 +385,7 @@ def run_live(
     (:func:`draw_faces`). ``window``: show it (q quits). ``record``: write the annotated frames
     to this video (mp4v; the source's frame rate, 30 if unknown), every frame processed.
     ``timeline``: write one row per frame in the predictions-CSV format
-    (:func:`emotiontrack.sequence.write_predictions`): the largest face's probabilities
+    (:func:`emotiontrack.formats.write_predictions`): the largest face's probabilities
     (smoothed if ``smooth_s`` > 0; :class:`Smoother`), and its per-frame CNN label beside them;
     ``time_s`` is the frame's time in a file, seconds since the start for a camera or stream.
     Ctrl-C (or q) ends cleanly: both files are flushed and closed. ``max_frames``: stop after
@@ -393,7 +393,7 @@ def run_live(
     CPU seconds the loop used, and per-frame latency (detect + crop + classify, ms: mean,
     median, 95th percentile).
     """
-    from .sequence import write_predictions
+    from .formats import Features, Predictions, write_predictions
 
     src = open_source(source)
     emotions = recogniser.emotions
@@ -453,15 +453,16 @@ def run_live(
         if timeline is not None:
             Path(timeline).parent.mkdir(parents=True, exist_ok=True)
             empty = np.zeros((0, C), np.float32)
-            data = {
-                "timestamps": np.asarray(times, float),
-                "frame_index": np.arange(n),
-                "face_found": np.asarray(found, bool),
-                "probabilities": np.asarray(cnn, np.float32) if n else empty,
-            }
-            write_predictions(
-                timeline, data, np.asarray(probs, np.float32) if n else empty, emotions
+            data = Features(
+                features=np.zeros((n, 0), np.float32),
+                probabilities=np.asarray(cnn, np.float32) if n else empty,
+                face_found=np.asarray(found, bool),
+                timestamps=np.asarray(times, float),
+                frame_index=np.arange(n),
+                emotions=list(emotions),
             )
+            shown_probs = np.asarray(probs, np.float32) if n else empty
+            write_predictions(timeline, Predictions.from_probabilities(data, shown_probs))
     ms = np.asarray(lat) * 1000.0
     return {
         "source": src.name,
@@ -517,8 +518,8 @@ def video_timeline(
 
     from .faces import face_finder
     from .features import extract_features
+    from .formats import Predictions, read_features, write_predictions
     from .frames import extract_frames
-    from .sequence import read_session_inputs, write_predictions
 
     emotions = list(emotions or DEFAULT_EMOTIONS)
     video, out_dir = Path(video), Path(out_dir)
@@ -545,8 +546,9 @@ def video_timeline(
     extract_features(
         paths["frames"], model, paths["features"], emotions, crop=geometry, threads=threads, cnn=cnn
     )
-    data = read_session_inputs(paths["features"], emotions)
-    table = write_predictions(paths["timeline"], data, data["probabilities"], emotions)
+    data = read_features(paths["features"], emotions)
+    cnn_timeline = Predictions.from_probabilities(data, data.probabilities)
+    table = write_predictions(paths["timeline"], cnn_timeline)
     if chart:
         from .trends import plot_trends
 

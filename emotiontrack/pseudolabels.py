@@ -5,13 +5,11 @@ They are NOT ground truth: nothing in the evaluation scores a model against them
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-NO_FACE = -1
+from .formats import NO_FACE, PseudoLabels, read_features, write_pseudolabels
 
 
 def clean_probabilities(probabilities: np.ndarray, found: np.ndarray, window: int) -> np.ndarray:
@@ -38,46 +36,21 @@ def clean_labels(probabilities: np.ndarray, found: np.ndarray, window: int) -> n
 
 
 def make_pseudolabels(features_h5: str | Path, out_npy: str | Path, out_json: str | Path) -> dict:
-    """Write ``out_npy``: a structured array (T,) with fields ``label`` (int, index into the
-    emotion list, -1 where no face), ``confidence`` (float32 max probability, NaN where no face),
-    ``face_found`` (bool), ``time_s``; and ``out_json`` with the same per frame plus a summary."""
-    with h5py.File(features_h5, "r") as h5:
-        probs = h5["probabilities"][...]
-        found = h5["face_found"][...]
-        times = h5["timestamps"][...]
-        emotions = json.loads(h5.attrs["emotions"])
-        model_sha = str(h5.attrs.get("model_sha256", ""))
-    T = len(found)
-    rec = np.zeros(
-        T, dtype=[("time_s", "f8"), ("label", "i8"), ("confidence", "f4"), ("face_found", "?")]
-    )
-    rec["time_s"] = times
-    rec["face_found"] = found
-    rec["label"] = NO_FACE
-    rec["confidence"] = np.nan
+    """Write a session's pseudo labels (:func:`emotiontrack.formats.write_pseudolabels`): per
+    frame the CNN's argmax (-1 where no face) and its probability. Returns the summary."""
+    f = read_features(features_h5)
+    found = f.face_found
+    label = np.full(len(found), NO_FACE, np.int64)
+    confidence = np.full(len(found), np.nan, np.float32)
     if found.any():
-        rec["label"][found] = np.nanargmax(probs[found], axis=1)
-        rec["confidence"][found] = np.nanmax(probs[found], axis=1)
-    np.save(out_npy, rec)
-    counts = {e: int((rec["label"] == i).sum()) for i, e in enumerate(emotions)}
-    summary = {
-        "emotions": emotions,
-        "model_sha256": model_sha,
-        "n_frames": T,
-        "n_faces": int(found.sum()),
-        "counts": counts,
-        "mean_confidence": float(np.nanmean(rec["confidence"])) if found.any() else None,
-        "frames": [
-            {
-                "time_s": round(float(r["time_s"]), 4),
-                "label": emotions[r["label"]] if r["label"] >= 0 else None,
-                "confidence": None
-                if np.isnan(r["confidence"])
-                else round(float(r["confidence"]), 4),
-                "face_found": bool(r["face_found"]),
-            }
-            for r in rec
-        ],
-    }
-    Path(out_json).write_text(json.dumps(summary, indent=1))
-    return {k: v for k, v in summary.items() if k != "frames"}
+        label[found] = np.nanargmax(f.probabilities[found], axis=1)
+        confidence[found] = np.nanmax(f.probabilities[found], axis=1)
+    pl = PseudoLabels(
+        time_s=f.timestamps,
+        label=label,
+        confidence=confidence,
+        face_found=found,
+        emotions=f.emotions,
+        model_sha256=str(f.attrs.get("model_sha256", "")),
+    )
+    return write_pseudolabels(out_npy, out_json, pl)

@@ -11,14 +11,21 @@ validation uses whole participants held out, never frames of a training particip
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
+
+from .formats import (
+    Features,
+    Predictions,
+    read_feature_copies,
+    read_features,
+    read_pseudolabels,
+    write_predictions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,20 +91,17 @@ def _session_arrays(
     (:func:`cnn_log_probabilities`) are appended as the last C input columns."""
     from .pseudolabels import clean_labels
 
-    rec = np.load(s.pseudolabels)
-    w = rec["face_found"].astype(np.float32)
-    with h5py.File(s.features, "r") as h5:
-        y = np.maximum(clean_labels(h5["probabilities"][...], rec["face_found"], target_window), 0)
+    pl = read_pseudolabels(s.pseudolabels)
+    w = pl.face_found.astype(np.float32)
+    clean = read_features(s.features)
+    y = np.maximum(clean_labels(clean.probabilities, pl.face_found, target_window), 0)
     seqs = []
-    for path in filter(None, (s.features, s.augmented_features)):
-        with h5py.File(path, "r") as h5:
-            feats = h5["features"][...]
-            found = h5["face_found"][...]
-            probs = h5["probabilities"][...]
-        x = frame_inputs(feats, found, probs if use_probabilities else None)
+    copies = read_feature_copies(s.augmented_features) if s.augmented_features else []
+    for f in [clean, *copies]:
+        x = frame_inputs(f.features, f.face_found, f.probabilities if use_probabilities else None)
         if log_probs:
-            x = np.concatenate([x, cnn_log_probabilities(probs, found)], axis=-1)
-        seqs.extend(x if x.ndim == 3 else [x])  # augmented files hold (K, T, F)
+            x = np.concatenate([x, cnn_log_probabilities(f.probabilities, f.face_found)], axis=-1)
+        seqs.append(x)
     return [(x, y, w) for x in seqs]
 
 
@@ -323,34 +327,17 @@ def train_sequence_model(
     return {"train_participants": train_p, "validation_participants": val_p, "epochs": len(h)}
 
 
-def read_session_inputs(features_h5: str | Path, emotions: list[str]) -> dict:
-    """One session's features file for prediction: ``features`` (T, D), ``face_found`` (T,),
-    ``probabilities`` (T, C; CNN, NaN without face), ``timestamps`` (T,) s, ``frame_index`` (T,).
-    Raises ValueError when the file was made for another emotion list."""
-    with h5py.File(features_h5, "r") as h5:
-        data = {
-            k: h5[k][...]
-            for k in ("features", "face_found", "probabilities", "timestamps", "frame_index")
-        }
-        stored = json.loads(h5.attrs["emotions"])
-    if stored != list(emotions):
-        raise ValueError(
-            f"{features_h5}: features were made for emotions {stored}, config has {emotions}"
-        )
-    return data
-
-
 def sequence_probabilities(
-    data: dict, model_path: str | Path, *, use_probabilities: bool = False
+    data: Features, model_path: str | Path, *, use_probabilities: bool = False
 ) -> np.ndarray:
-    """(T, C) probabilities of the sequence model at ``model_path`` over one session
-    (:func:`read_session_inputs`); rows of frames without a face are the model's raw output there
-    (use :func:`carry_over` before writing them)."""
+    """(T, C) probabilities of the sequence model at ``model_path`` over one session's
+    features; rows of frames without a face are the model's raw output there (use
+    :func:`carry_over` before writing them)."""
     import keras
 
-    found, cnn = data["face_found"], data["probabilities"]
+    found, cnn = data.face_found, data.probabilities
     model = keras.models.load_model(model_path, compile=False)
-    x = frame_inputs(data["features"], found, cnn if use_probabilities else None)[None]
+    x = frame_inputs(data.features, found, cnn if use_probabilities else None)[None]
     names = {t.name.split(":")[0] for t in model.inputs}
     if "cnn_log_probabilities" in names:
         x = {"frames": x, "cnn_log_probabilities": cnn_log_probabilities(cnn, found)[None]}
@@ -367,31 +354,6 @@ def carry_over(probs: np.ndarray, found: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_predictions(
-    out_csv: str | Path, data: dict, probs: np.ndarray, emotions: list[str]
-) -> pd.DataFrame:
-    """The one writer of prediction timelines: ``time_s, frame_index, face_found``, one
-    probability column per emotion (``probs``, NaN rows = no prediction), ``label`` (argmax) and
-    the per-frame CNN's ``cnn_label``/``cnn_confidence`` (empty without a face)."""
-    found, cnn = data["face_found"], data["probabilities"]
-    names = np.array(emotions, dtype=object)
-    df = pd.DataFrame(
-        {
-            "time_s": np.round(data["timestamps"], 4),
-            "frame_index": data["frame_index"],
-            "face_found": found.astype(int),
-        }
-    )
-    for i, e in enumerate(emotions):
-        df[e] = probs[:, i]
-    has = ~np.isnan(probs).any(axis=1)
-    df["label"] = np.where(has, names[np.nan_to_num(probs).argmax(axis=1)], "")
-    df["cnn_label"] = np.where(found, names[np.nan_to_num(cnn).argmax(axis=1)], "")
-    df["cnn_confidence"] = np.where(found, np.nanmax(np.nan_to_num(cnn, nan=0.0), axis=1), np.nan)
-    df.to_csv(out_csv, index=False, float_format="%.5f")
-    return df
-
-
 def predict_session(
     features_h5: str | Path,
     model_path: str | Path,
@@ -400,13 +362,14 @@ def predict_session(
     *,
     use_probabilities: bool = False,
 ) -> pd.DataFrame:
-    """Write the session's prediction timeline CSV (:func:`write_predictions`) from the sequence
+    """Write the session's prediction timeline CSV (:func:`emotiontrack.formats.write_predictions`)
+    from the sequence
     model at ``model_path``: its probabilities, carried over frames without a face (the masked
     LSTM keeps its state), empty before the first face."""
-    data = read_session_inputs(features_h5, emotions)
-    T, C = len(data["face_found"]), len(emotions)
+    data = read_features(features_h5, emotions)
+    T, C = len(data.face_found), len(emotions)
     probs = np.full((T, C), np.nan, np.float32)
-    if data["face_found"].any():
+    if data.face_found.any():
         raw = sequence_probabilities(data, model_path, use_probabilities=use_probabilities)
-        probs = carry_over(raw, data["face_found"])
-    return write_predictions(out_csv, data, probs, emotions)
+        probs = carry_over(raw, data.face_found)
+    return write_predictions(out_csv, Predictions.from_probabilities(data, probs))

@@ -34,8 +34,8 @@ import pandas as pd
 from scipy import stats
 
 from . import UserInputError
-from .comparison import read_session
-from .trends import _estimate_fps, _read_predictions, emotion_colors, smooth
+from .formats import read_features, read_predictions
+from .trends import _estimate_fps, emotion_colors, smooth
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -140,32 +140,20 @@ def read_timeline(session: dict, emotions: list[str], timeline: str) -> dict:
         there is no prediction, "label" (T,) int emotion index or -1, "fps"}``.
     """
     if timeline == "predictions":
-        path = Path(session["predictions"])
-        df = _read_predictions(path, emotions)
-        probs = df[emotions].apply(pd.to_numeric, errors="coerce").to_numpy(float)
-        time = df["time_s"].to_numpy(float)
-        face = pd.to_numeric(df["face_found"], errors="coerce").fillna(0).to_numpy() > 0
-        if "label" in df.columns:  # the workflow's decision, whichever method made it
-            index = {e: i for i, e in enumerate(emotions)}
-            raw = df["label"].fillna("").astype(str)
-            unknown = sorted(set(raw) - set(index) - {""})
-            if unknown:
-                raise UserInputError(
-                    f"{path}: label(s) {unknown} are not in the study's emotions {emotions}"
-                )
-            label = np.array([index.get(v, -1) for v in raw], dtype=int)
-        else:
-            label = _argmax(probs)
+        p = read_predictions(session["predictions"], emotions)
+        probs, time, face = p.probabilities, p.time_s, p.face_found
+        # the workflow's decision, whichever method made it
+        index = {e: i for i, e in enumerate(emotions)}
+        label = np.array([index.get(v, -1) for v in p.label], dtype=int)
         fps = _estimate_fps(time)
     elif timeline == "cnn":
-        s = read_session(session["features"])
-        probs, time, face, fps = s["probabilities"], s["timestamps"], s["face_found"], s["fps"]
-        face = np.asarray(face, bool)
-        if probs.ndim != 2 or probs.shape[1] != len(emotions):
-            raise UserInputError(
-                f"{session['features']}: probabilities have shape {probs.shape}; expected one "
-                f"column per configured emotion ({len(emotions)})"
-            )
+        f = read_features(session["features"], emotions)
+        probs, time, face, fps = (
+            f.probabilities.astype(np.float64),
+            f.timestamps,
+            f.face_found,
+            f.fps,
+        )
         label = _argmax(probs)
     else:
         raise UserInputError(f"study.timeline {timeline!r}: expected one of {list(TIMELINES)}")

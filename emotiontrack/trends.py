@@ -32,7 +32,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import matplotlib
 import numpy as np
 import pandas as pd
@@ -47,6 +46,7 @@ from matplotlib.transforms import blended_transform_factory
 from scipy.signal import find_peaks, savgol_filter
 
 from emotiontrack import UserInputError
+from emotiontrack.formats import open_faces, read_frames, read_predictions, write_trends
 from emotiontrack.labels import canonical
 
 DEFAULT_FPS = 5.0
@@ -263,28 +263,6 @@ def trend_table(
 # --------------------------------------------------------------------------------------------
 
 
-def _read_predictions(path: Path, emotions: list[str]) -> pd.DataFrame:
-    if not path.is_file():
-        raise UserInputError(f"{path}: predictions CSV not found")
-    try:
-        df = pd.read_csv(path)
-    except pd.errors.EmptyDataError as exc:
-        raise UserInputError(f"{path}: predictions CSV is empty (no header row)") from exc
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"{path}: cannot parse predictions CSV ({exc})") from exc
-    _check_columns(df, emotions, str(path))
-    t = pd.to_numeric(df["time_s"], errors="coerce").to_numpy(dtype=float)
-    if len(t) and (not np.isfinite(t).all() or np.any(np.diff(t) < 0)):
-        raise UserInputError(
-            f"{path}: time_s must be finite and increasing (one row per sampled frame)"
-        )
-    for name in emotions:
-        vals = pd.to_numeric(df[name], errors="coerce")
-        if (vals.isna() & df[name].notna()).any():
-            raise UserInputError(f"{path}: column {name!r} holds non-numeric values")
-    return df
-
-
 @dataclass
 class _Frames:
     """Lazy access to a session's face crops."""
@@ -293,34 +271,17 @@ class _Frames:
     face_found: np.ndarray  # (T,) bool
 
     def crop(self, i: int) -> np.ndarray:
-        with h5py.File(self.path, "r") as h5:
-            return np.asarray(h5["faces"][i])
+        with open_faces(self.path) as faces:
+            return np.asarray(faces[i])
 
 
 def _open_frames(path: Path, n_rows: int, predictions_csv: Path) -> _Frames:
-    if not path.is_file():
-        raise UserInputError(f"{path}: frames HDF5 not found")
-    try:
-        with h5py.File(path, "r") as h5:
-            missing = [k for k in ("faces", "timestamps", "face_found") if k not in h5]
-            if missing:
-                raise UserInputError(f"{path}: missing dataset(s) {missing} in frames HDF5")
-            faces = h5["faces"]
-            if faces.ndim != 3:
-                raise UserInputError(
-                    f"{path}: dataset 'faces' must be (T, S, S) grayscale crops, "
-                    f"got shape {faces.shape}"
-                )
-            n = faces.shape[0]
-            face_found = np.asarray(h5["face_found"][()], dtype=bool).ravel()
-    except OSError as exc:
-        raise UserInputError(f"{path}: cannot read frames HDF5 ({exc})") from exc
-    if n != n_rows or face_found.size != n_rows:
-        raise UserInputError(
-            f"{path}: has {n} frames but {predictions_csv} has {n_rows} rows; both files must "
-            "come from the same run of the session (re-run the frames and predict steps)"
-        )
-    return _Frames(path=path, face_found=face_found)
+    fr = read_frames(path, faces=False)
+    assert len(fr.face_found) == n_rows and not fr.copies, (
+        f"{path}: has {len(fr.face_found)} frames but {predictions_csv} has {n_rows} rows; both "
+        "files must come from the same run of the session"
+    )
+    return _Frames(path=path, face_found=fr.face_found)
 
 
 # --------------------------------------------------------------------------------------------
@@ -756,11 +717,10 @@ def plot_trends(
     emotions = list(emotions)
     if not emotions:
         raise UserInputError("plot_trends: the emotion list (config 'emotions') is empty")
-    df = _read_predictions(predictions_csv, emotions)
+    df = read_predictions(predictions_csv, emotions).table()
     frames = _open_frames(frames_h5, len(df), predictions_csv)
     table = trend_table(df, emotions, window_s=window_s)
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_csv, index=False, float_format="%.5g")
+    write_trends(out_csv, table, emotions)
 
     face = table["face_found"].to_numpy() > 0
     fps = _estimate_fps(table["time_s"].to_numpy(dtype=float))

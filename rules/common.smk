@@ -286,6 +286,7 @@ def predict_inputs(wildcards):
 def evaluation_inputs(wildcards):
     return {
         "choice": "results/evaluation/chosen_method.json",
+        "template": str(Path(workflow.basedir) / "report/evaluation_summary.md.jinja"),
         "predictions": per_session("results/predictions/{session}.csv", EVALUATED),
         "features": per_session("results/features/{session}.h5", EVALUATED),
         "annotations": [SESSIONS.loc[s, "annotation"] for s in EVALUATED],

@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,14 +12,7 @@ from test_baselines_comparison import noisy_probs, session
 
 from emotiontrack.choice import choice_markdown, choose_method, predict_with_method
 from emotiontrack.comparison import compare_methods
-
-
-def validation_session(tmp_path, name, truth, cnn, seq_probs):
-    s = session(tmp_path, name, truth, cnn, seq_probs)
-    with h5py.File(s["features"], "a") as h5:  # what prediction reads besides
-        h5["frame_index"] = np.arange(len(truth)) * 6
-        h5.attrs["emotions"] = json.dumps(EMOTIONS)
-    return s
+from emotiontrack.formats import PseudoLabels, write_pseudolabels
 
 
 def test_choice_picks_the_best_on_validation_and_predicts_with_it(tmp_path):
@@ -28,16 +20,18 @@ def test_choice_picks_the_best_on_validation_and_predicts_with_it(tmp_path):
     cnn = noisy_probs(truth, 4)
     cnn[20:23] = np.nan
     # a sequence model that is perfect on the validation session: chosen
-    perfect = validation_session(tmp_path, "v1_A", truth, cnn, np.eye(7)[truth])
+    perfect = session(tmp_path, "v1_A", truth, cnn, np.eye(7)[truth])
     train = [{"features": perfect["features"], "annotation": "", "pseudolabels": ""}]
     train[0]["pseudolabels"] = str(tmp_path / "p.npy")
-    np.save(train[0]["pseudolabels"], np.zeros(60, [("label", "i8")]))
+    none = np.zeros(60, bool)
+    pl = PseudoLabels(np.arange(60) / 5, np.full(60, -1), np.full(60, np.nan, "f4"), none)
+    write_pseudolabels(train[0]["pseudolabels"], tmp_path / "p.json", pl)
     c = choose_method([perfect], train, EMOTIONS, tmp_path / "c.json", default="refine")
     assert c["method"] == "lstm" and c["validation_macro_f1"] == 1.0
     assert c["validation"]["sessions"] == ["v1_A"] and c["validation"]["n_frames"] == 57
 
     # a useless sequence model (always "angry"): the best of the others on validation is chosen
-    bad = validation_session(tmp_path, "v2_A", truth, cnn, np.eye(7)[np.zeros(60, int)])
+    bad = session(tmp_path, "v2_A", truth, cnn, np.eye(7)[np.zeros(60, int)])
     c = choose_method([bad], train, EMOTIONS, tmp_path / "c.json", default="refine")
     result, pooled, _, y = compare_methods([bad], train, EMOTIONS)
     f1 = {m: r["macro_f1"] for m, r in result["methods"].items()}

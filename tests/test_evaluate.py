@@ -8,18 +8,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 from matplotlib.image import imread
 
 from emotiontrack import UserInputError
+from emotiontrack.comparison import evaluate_and_compare, evaluation_result, frame_scores
 from emotiontrack.evaluate import (
     classification_metrics,
-    evaluate_predictions,
-    evaluate_study,
     load_annotation,
     plot_confusion,
     truth_at,
     visible_at,
 )
+from emotiontrack.formats import Features, Predictions, write_features
+from emotiontrack.formats import write_predictions as write_predictions_csv
 
 EMOTIONS = ["angry", "happy", "sad", "neutral"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -31,15 +33,45 @@ def write(path: Path, text: str) -> Path:
 
 
 def write_predictions(path: Path, rows: list[tuple]) -> Path:
-    """rows: (time_s, face_found, label, cnn_label); '' = no prediction."""
-    df = pd.DataFrame(rows, columns=["time_s", "face_found", "label", "cnn_label"])
-    df.insert(1, "frame_index", range(len(df)))
-    for e in EMOTIONS:
-        df[e] = 1 / len(EMOTIONS)
-    df = df[["time_s", "frame_index", "face_found", *EMOTIONS, "label", "cnn_label"]]
-    df["cnn_confidence"] = np.where(df["face_found"] == 1, 0.6, np.nan)
-    df.to_csv(path, index=False)  # '' is written as an empty field, read back as NaN
+    """rows: (time_s, face_found, label, cnn_label); '' = no prediction. Writes the session's
+    features file (the CNN's probabilities: one-hot on ``cnn_label`` where a face was found) as
+    ``<stem>.h5`` and its predictions CSV (``label``, probabilities uniform where it has one) at
+    ``path``; the CSV's ``cnn_label`` is the features file's, as the workflow writes it."""
+    t = np.array([r[0] for r in rows], float)
+    found = np.array([r[1] for r in rows], bool)
+    n, C = len(rows), len(EMOTIONS)
+    cnn = np.full((n, C), np.nan, np.float32)
+    for i, (_, f, _, c) in enumerate(rows):
+        if f:
+            cnn[i] = np.eye(C)[EMOTIONS.index(c)] if c else 1 / C
+    attrs = {"fps": 10.0}
+    x = np.random.default_rng(n).random((n, 2)).astype("f4")
+    feats = Features(x, cnn, found, t, np.arange(n), EMOTIONS, attrs)
+    write_features(path.with_suffix(".h5"), feats)
+    label = np.array([r[2] for r in rows], object)
+    probs = np.where((label != "")[:, None], np.full((n, C), 1 / C), np.nan).astype("f4")
+    pred = Predictions.from_probabilities(feats, probs)
+    pred.label = label
+    write_predictions_csv(path, pred)
     return path
+
+
+def session_of(name: str, predictions: Path, annotation: Path | None, **names) -> dict:
+    """The evaluation's description of a session (as rules/common.smk gives it)."""
+    return {
+        "session": name,
+        "participant": names.get("participant", ""),
+        "condition": names.get("condition", ""),
+        "predictions": predictions,
+        "features": predictions.with_suffix(".h5"),
+        "annotation": annotation,
+    }
+
+
+def evaluate(sessions: list[dict]) -> dict:
+    """metrics.json's content for ``sessions`` (no training sessions: a flat HMM)."""
+    scores = frame_scores(sessions, [], EMOTIONS)
+    return evaluation_result(scores, EMOTIONS, n_sessions=len(sessions), smoothing_s=1.0)
 
 
 def assert_png(path: Path) -> np.ndarray:
@@ -116,13 +148,14 @@ def test_annotation_missing_file_is_user_error(tmp_path: Path) -> None:
         load_annotation(tmp_path / "nope.csv", EMOTIONS)
 
 
-def test_predictions_with_unknown_label_name_file_and_row(tmp_path: Path) -> None:
+def test_predictions_with_unknown_label_are_a_bug(tmp_path: Path) -> None:
+    """Predictions are the workflow's own file: a label outside the emotion list is caught by
+    the reader's assert, naming the file and the label."""
     ann = write(tmp_path / "ann.csv", "start_s,end_s,emotion\n0,1,happy")
     pred = write_predictions(tmp_path / "pred.csv", [(0.0, 1, "happy", "happy"), (0.5, 1, "x", "")])
-    sessions = [{"session": "s", "predictions": pred, "annotation": ann}]
-    with pytest.raises(UserInputError) as err:
-        evaluate_predictions(sessions, EMOTIONS)
-    assert "pred.csv" in str(err.value) and "row 2" in str(err.value) and "'x'" in str(err.value)
+    with pytest.raises(AssertionError) as err:
+        evaluate([session_of("s", pred, ann)])
+    assert "pred.csv" in str(err.value) and "'x'" in str(err.value)
 
 
 # ------------------------------------------------------------------------------------------
@@ -207,40 +240,42 @@ PRED_1 = [
 
 @pytest.fixture
 def session1(tmp_path: Path) -> dict:
-    return {
-        "session": "s1",
-        "participant": "P1",
-        "condition": "C1",
-        "predictions": write_predictions(tmp_path / "s1_pred.csv", PRED_1),
-        "annotation": write(tmp_path / "s1_ann.csv", ANN_1),
-    }
+    pred = write_predictions(tmp_path / "s1_pred.csv", PRED_1)
+    ann = write(tmp_path / "s1_ann.csv", ANN_1)
+    return session_of("s1", pred, ann, participant="P1", condition="C1")
 
 
 def test_face_frame_subset_is_shared_and_metrics_match_hand_values(session1: dict) -> None:
-    r = evaluate_predictions([session1], EMOTIONS)
+    r = evaluate([session1])
     assert r["has_ground_truth"] is True
+    assert r["methods"] == ["cnn", "moving_average", "median", "hmm", "chosen"]
     ff, af = r["pooled"]["face_frames"], r["pooled"]["all_frames"]
-    # face frames: 0,1,2,3,7 for both methods
-    assert ff["n"] == ff["cnn"]["n"] == ff["lstm"]["n"] == 5
-    assert ff["cnn"]["per_class"]["happy"]["support"] == ff["lstm"]["per_class"]["happy"]["support"]
+    # face frames: 0,1,2,3,7 for every method
+    assert ff["n"] == ff["cnn"]["n"] == ff["chosen"]["n"] == ff["hmm"]["n"] == 5
+    assert (
+        ff["cnn"]["per_class"]["happy"]["support"] == ff["chosen"]["per_class"]["happy"]["support"]
+    )
     assert ff["cnn"]["accuracy"] == pytest.approx(4 / 5)
-    assert ff["lstm"]["accuracy"] == pytest.approx(2 / 5)
-    assert ff["lstm"]["coverage"] == pytest.approx(4 / 5)
+    assert ff["chosen"]["accuracy"] == pytest.approx(2 / 5)
+    assert ff["chosen"]["coverage"] == pytest.approx(4 / 5)
     assert ff["cnn"]["macro_f1"] == pytest.approx((6 / 7 + 2 / 3) / 2)
-    assert ff["lstm"]["macro_f1"] == pytest.approx((4 / 7 + 0) / 2)
+    assert ff["chosen"]["macro_f1"] == pytest.approx((4 / 7 + 0) / 2)
     assert ff["cnn"]["confusion"] == [[0, 0, 0, 0], [0, 3, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
     # all annotated frames: missing predictions are wrong; t=2.0 is not scored
     assert af["n"] == 10
     assert af["cnn"]["accuracy"] == pytest.approx(4 / 10)  # frame 5 ('sad', no face) not counted
     assert af["cnn"]["coverage"] == pytest.approx(5 / 10)
-    assert af["lstm"]["accuracy"] == pytest.approx(7 / 10)
-    assert af["lstm"]["coverage"] == pytest.approx(9 / 10)
+    assert af["chosen"]["accuracy"] == pytest.approx(7 / 10)
+    assert af["chosen"]["coverage"] == pytest.approx(9 / 10)
     s = r["per_session"][0]
     assert (s["n_frames"], s["n_truth_frames"], s["n_face_frames"]) == (11, 10, 5)
     assert s["face_frames"]["cnn"]["accuracy"] == pytest.approx(4 / 5)
     det = s["detection"]
     assert det["detection_rate"] == pytest.approx(4 / 7)  # frames 0-6 visible, 0-3 found
     assert det["false_detection_rate"] == pytest.approx(1 / 3)  # frames 7-9 not visible, 7 found
+    # the comparison ranks the methods on those same face frames, the chosen labels aside
+    assert r["comparison"]["n_frames"] == 5
+    assert set(r["comparison"]["ranking_by_macro_f1"]) == {"cnn", "moving_average", "median", "hmm"}
 
 
 def test_pooling_concatenates_frames(session1: dict, tmp_path: Path) -> None:
@@ -248,13 +283,11 @@ def test_pooling_concatenates_frames(session1: dict, tmp_path: Path) -> None:
     pred2 = write_predictions(
         tmp_path / "s2_pred.csv", [(0.0, 1, "angry", "sad"), (0.5, 1, "", "sad")]
     )
-    s2 = {"session": "s2", "participant": "P2", "condition": "C2", "predictions": pred2}
-    s2["annotation"] = ann2
-    r = evaluate_predictions([session1, s2], EMOTIONS)
+    r = evaluate([session1, session_of("s2", pred2, ann2, participant="P2", condition="C2")])
     ff = r["pooled"]["face_frames"]
     assert ff["n"] == 7
     assert ff["cnn"]["accuracy"] == pytest.approx(4 / 7)  # not the mean of 0.8 and 0.0
-    assert ff["lstm"]["accuracy"] == pytest.approx(3 / 7)
+    assert ff["chosen"]["accuracy"] == pytest.approx(3 / 7)
     assert r["per_session"][1]["detection"]["available"] is False
     assert r["per_session"][1]["detection"]["detection_rate"] is None
     assert r["pooled"]["detection"]["n_sessions"] == 1
@@ -263,8 +296,8 @@ def test_pooling_concatenates_frames(session1: dict, tmp_path: Path) -> None:
 def test_missing_annotation_file_raises_but_none_skips(session1: dict, tmp_path: Path) -> None:
     bad = dict(session1, annotation=tmp_path / "typo.csv")
     with pytest.raises(UserInputError, match="typo.csv"):
-        evaluate_predictions([bad], EMOTIONS)
-    r = evaluate_predictions([session1, dict(session1, session="s9", annotation=None)], EMOTIONS)
+        evaluate([bad])
+    r = evaluate([session1, dict(session1, session="s9", annotation=None)])
     assert r["sessions_evaluated"] == ["s1"]
     assert r["sessions_skipped"] == [{"session": "s9", "reason": "no annotation file"}]
 
@@ -276,45 +309,65 @@ def test_missing_annotation_file_raises_but_none_skips(session1: dict, tmp_path:
 
 def study_paths(tmp_path: Path) -> dict:
     out = tmp_path / "out"
+    plots = out / "plots"
     return {
         "out_json": out / "evaluation.json",
         "out_md": out / "evaluation.md",
-        "out_cnn_png": out / "plots" / "confusion_cnn.png",
-        "out_lstm_png": out / "plots" / "confusion_lstm.png",
+        "out_cnn_png": plots / "confusion_cnn.png",
+        "out_chosen_png": plots / "confusion_chosen.png",
+        "out_comparison_png": plots / "comparison.png",
+        "out_embedding_png": plots / "embedding.png",
     }
 
 
-def test_evaluate_study_writes_json_markdown_pngs(session1: dict, tmp_path: Path) -> None:
+def report(sessions: list[dict], tmp_path: Path, **kw) -> tuple[dict, dict]:
     paths = study_paths(tmp_path)
-    returned = evaluate_study([session1], EMOTIONS, **paths)
+    template = REPO / "report/evaluation_summary.md.jinja"
+    r = evaluate_and_compare(sessions, [], EMOTIONS, **paths, template=template, **kw)
+    return r, paths
+
+
+def test_evaluation_writes_json_markdown_pngs(session1: dict, tmp_path: Path) -> None:
+    excluded = {"s7": "no face in any sampled frame"}
+    returned, paths = report([session1], tmp_path, cnn="a test CNN", excluded=excluded)
 
     data = json.loads(paths["out_json"].read_text())
+    assert data == returned
     assert data["emotions"] == EMOTIONS
     assert data["sessions_evaluated"] == ["s1"]
     ff = data["pooled"]["face_frames"]
     assert ff["cnn"]["accuracy"] == pytest.approx(0.8)
-    assert ff["lstm"]["accuracy"] == pytest.approx(0.4)
-    assert ff["cnn"]["confusion"] == returned["pooled"]["face_frames"]["cnn"]["confusion"]
-    assert data["pooled"]["all_frames"]["lstm"]["coverage"] == pytest.approx(0.9)
+    assert ff["chosen"]["accuracy"] == pytest.approx(0.4)
+    assert data["pooled"]["all_frames"]["chosen"]["coverage"] == pytest.approx(0.9)
     assert data["per_session"][0]["detection"]["detection_rate"] == pytest.approx(4 / 7)
-    assert data["outputs"]["confusion_cnn_png"] == "plots/confusion_cnn.png"
+    assert data["outputs"]["cnn_png"] == "plots/confusion_cnn.png"
+    assert data["excluded_sessions"] == [{"session": "s7", "reason": excluded["s7"]}]
+    assert data["comparison"]["embedding"] == "pca"  # 5 frames: too few for t-SNE
 
     md = paths["out_md"].read_text()
     assert md.startswith("# ")
+    assert "The per-frame CNN is a test CNN." in md and "- s7: no face in any sampled" in md
     assert "per frame" in md and "[start_s, end_s)" in md and "Macro-F1" in md
-    assert "| Face frames | 5 | CNN (per frame) | 100.0% | 0.800 | 0.762 |" in md
+    assert "| Face frames | 5 | per-frame CNN (argmax) | 100.0% | 0.800 | 0.762 |" in md
     assert "| Face frames | 5 | Chosen method | 80.0% | 0.400 | 0.286 |" in md
-    assert "| All annotated frames | 10 | CNN (per frame) | 50.0% | 0.400 | 0.500 |" in md
+    assert "| All annotated frames | 10 | per-frame CNN (argmax) | 50.0% | 0.400 | 0.500 |" in md
     assert "| All annotated frames | 10 | Chosen method | 90.0% | 0.700 | 0.739 |" in md
     assert "| s1 | P1 | C1 | 11 | 10 | 5 | 57.1% | 33.3% | 0.800 | 0.762 | 0.400 | 0.286 |" in md
-    # per class (face frames), happy: CNN P=1 R=3/4 F1=6/7; LSTM P=2/3 R=1/2 F1=4/7
+    # per class (face frames), happy: CNN P=1 R=3/4 F1=6/7; chosen P=2/3 R=1/2 F1=4/7
     assert "| happy | 4 | 1.000 | 0.750 | 0.857 | 0.667 | 0.500 | 0.571 |" in md
-    assert "(plots/confusion_cnn.png)" in md and "(plots/confusion_lstm.png)" in md
+    assert "(plots/confusion_cnn.png)" in md and "(plots/confusion_chosen.png)" in md
+    # the comparison: every method on the same 5 frames, Δ against the CNN
+    assert "5 face frames of the held-out sessions (s1)" in md
+    assert "| per-frame CNN (argmax) | 0.800 | 0.762 | +0.0 |" in md
+    assert "Chosen method | 0.400" not in md.split("Does temporal modelling help?")[1]
+    assert "\n\n\n" not in md  # the template leaves no stray blank lines
 
     cnn_img = assert_png(paths["out_cnn_png"])
-    lstm_img = assert_png(paths["out_lstm_png"])
-    # LSTM has unpredicted face frames -> extra "no prediction" column -> a wider image
-    assert lstm_img.shape[1] > cnn_img.shape[1]
+    chosen_img = assert_png(paths["out_chosen_png"])
+    # the chosen method has unpredicted face frames -> extra "no prediction" column -> wider
+    assert chosen_img.shape[1] > cnn_img.shape[1]
+    assert_png(paths["out_comparison_png"])
+    assert_png(paths["out_embedding_png"])
 
 
 def test_plot_confusion_png_and_shape_check(tmp_path: Path) -> None:
@@ -332,27 +385,26 @@ def test_plot_confusion_png_and_shape_check(tmp_path: Path) -> None:
 
 def test_no_ground_truth(tmp_path: Path, session1: dict) -> None:
     no_gt = [dict(session1, annotation=None), dict(session1, session="s2", annotation="")]
-    r = evaluate_predictions(no_gt, EMOTIONS)
+    r = evaluate(no_gt)
     assert r["has_ground_truth"] is False
     assert r["message"] == "no sessions with ground truth"
-    assert r["pooled"]["face_frames"] == {"n": 0, "cnn": None, "lstm": None}
+    assert r["pooled"]["face_frames"] == {"n": 0, "cnn": None}
     assert r["pooled"]["all_frames"]["cnn"] is None
     assert r["sessions_evaluated"] == []
 
-    paths = study_paths(tmp_path)
-    evaluate_study([], EMOTIONS, **paths)
+    _, paths = report([], tmp_path)
     data = json.loads(paths["out_json"].read_text())
     assert data["has_ground_truth"] is False and data["pooled"]["face_frames"]["n"] == 0
     assert "no sessions with ground truth" in paths["out_md"].read_text()
-    assert_png(paths["out_cnn_png"])
-    assert_png(paths["out_lstm_png"])
+    for png in ("out_cnn_png", "out_chosen_png", "out_comparison_png", "out_embedding_png"):
+        assert_png(paths[png])
 
 
 def test_annotation_covering_no_frames_is_no_ground_truth(tmp_path: Path, session1: dict) -> None:
     late = dict(
         session1, annotation=write(tmp_path / "late.csv", "start_s,end_s,emotion\n50,60,sad")
     )
-    r = evaluate_predictions([late], EMOTIONS)
+    r = evaluate([late])
     assert r["has_ground_truth"] is False
     assert r["per_session"][0]["n_truth_frames"] == 0
     assert "covers none" in r["per_session"][0]["note"]

@@ -165,9 +165,9 @@ def check(job):
 
 extract_frames(sys.argv[3], f"{d}/frames.h5"); check("frames")
 extract_features(f"{d}/frames.h5", f"{d}/cnn.onnx", f"{d}/features.h5", emotions); check("features")
-from emotiontrack.sequence import read_session_inputs, write_predictions
-data = read_session_inputs(f"{d}/features.h5", emotions)
-write_predictions(f"{d}/cnn.csv", data, data["probabilities"], emotions)  # the CNN's timeline
+from emotiontrack.formats import Predictions, read_features, write_predictions
+data = read_features(f"{d}/features.h5", emotions)
+write_predictions(f"{d}/cnn.csv", Predictions.from_probabilities(data, data.probabilities))
 make_pseudolabels(f"{d}/features.h5", f"{d}/pl.npy", f"{d}/pl.json"); check("pseudolabels")
 plot_trends(f"{d}/cnn.csv", f"{d}/frames.h5", f"{d}/trend.png", f"{d}/trend.csv", emotions)
 check("trends")

@@ -23,6 +23,7 @@ from emotiontrack.cnn import (  # noqa: E402
 )
 from emotiontrack.export import export_cnn  # noqa: E402
 from emotiontrack.features import extract_features  # noqa: E402
+from emotiontrack.formats import Frames, write_frames  # noqa: E402
 from emotiontrack.pseudolabels import make_pseudolabels  # noqa: E402
 from emotiontrack.sequence import (  # noqa: E402
     TrainingSession,
@@ -156,12 +157,16 @@ def test_sample_predictions_grid(trained, tmp_path):
 def session_frames(path, y, found, size=96):
     faces = np.stack([np.kron(f, np.ones((2, 2), np.uint8)) for f in pattern_faces(y, seed=5)])
     faces[~found] = 0
-    with h5py.File(path, "w") as h5:
-        h5["faces"] = faces[:, :size, :size]
-        h5["timestamps"] = np.arange(len(y)) / 5.0
-        h5["frame_index"] = np.arange(len(y)) * 6
-        h5["face_found"] = found
-        h5.attrs.update(fps_sampled=5.0, source="v.mp4", source_sha256="0f" * 32)
+    T = len(y)
+    fr = Frames(
+        timestamps=np.arange(T) / 5.0,
+        face_found=found,
+        frame_index=np.arange(T) * 6,
+        boxes=np.where(found[:, None], 10, -1).astype("i4") * np.ones((T, 4), "i4"),
+        faces=faces[:, :size, :size],
+        attrs={"fps": 5.0, "source": "v.mp4", "source_sha256": "0f" * 32},
+    )
+    write_frames(path, fr)
     return path
 
 

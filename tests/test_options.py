@@ -90,7 +90,7 @@ def test_five_class_ck_folders_cnn_rnn_attention(tmp_path, demo_inputs):
     has = pred[five].notna().all(axis=1)
     assert np.allclose(pred.loc[has, five].sum(axis=1), 1, atol=1e-3)
     m = json.loads((d / "results/evaluation/metrics.json").read_text())
-    assert m["emotions"] == five and set(m["comparison"]["methods"]) == {
+    assert m["emotions"] == five and set(m["comparison"]["ranking_by_macro_f1"]) == {
         "cnn",
         "moving_average",
         "median",

@@ -162,15 +162,20 @@ def test_feature_extraction_runs_the_saved_model(astronaut_face, tmp_path):
 
     from emotiontrack.export import export_cnn
     from emotiontrack.features import extract_features
+    from emotiontrack.formats import Frames, write_frames
 
     pretrained.save_pretrained(SPEC, SUBSET, tmp_path / "pre.keras")
     export_cnn(tmp_path / "pre.keras", tmp_path / "pre.onnx")
     found = np.array([True, False, True])
-    with h5py.File(tmp_path / "fr.h5", "w") as h5:
-        h5["faces"] = np.stack([astronaut_face, np.zeros_like(astronaut_face), astronaut_face])
-        h5["timestamps"] = np.arange(3) / 5.0
-        h5["face_found"] = found
-        h5.attrs.update(fps_sampled=5.0, source="v.mp4", source_sha256="0f" * 32)
+    fr = Frames(
+        timestamps=np.arange(3) / 5.0,
+        face_found=found,
+        frame_index=np.arange(3),
+        boxes=np.full((3, 4), -1, "i4"),
+        faces=np.stack([astronaut_face, np.zeros_like(astronaut_face), astronaut_face]),
+        attrs={"fps": 5.0, "source": "v.mp4", "source_sha256": "0f" * 32},
+    )
+    write_frames(tmp_path / "fr.h5", fr)
     info = extract_features(tmp_path / "fr.h5", tmp_path / "pre.onnx", tmp_path / "ft.h5", SUBSET)
     assert info["feature_dim"] == 128
     with h5py.File(tmp_path / "ft.h5") as h5:

@@ -238,7 +238,7 @@ def test_frames_record_the_real_sampling_rate(tmp_path):
     import h5py
 
     with h5py.File(tmp_path / "f.h5") as h5:
-        assert h5.attrs["fps_sampled"] == 4.0 and h5["face_found"].shape == (8,)
+        assert h5.attrs["fps"] == 4.0 and h5["face_found"].shape == (8,)
         assert h5.attrs["n_frames_video"] == 8
 
 
@@ -343,23 +343,19 @@ def test_directory_in_the_sheet_is_named_as_such(tmp_path):
 # --- 1/8. the evaluation with nothing to score, and the end-of-run summary --------------------
 
 
-def test_comparison_markdown_with_a_class_never_scored():
-    """Problem 1's crash: a per-class F1 of None (no frame of that class) formatted as '–'."""
-    from emotiontrack.comparison import comparison_markdown
+def test_report_with_no_face_frame_to_score(tmp_path):
+    """Problem 1's crash: metrics of None (annotated frames, but no face found in any) formatted
+    as '–' in every table of the report."""
+    from test_evaluate import report, session_of, write, write_predictions
 
-    none = {"f1": None}
-    result = {
-        "n_frames": 0,
-        "sessions": ["P1_A"],
-        "smoothing_s": 1.0,
-        "hmm_transitions_from": "annotations",
-        "ranking_by_macro_f1": ["cnn"],
-        "methods": {
-            "cnn": {"accuracy": None, "macro_f1": None, "per_class": {"happy": none, "sad": none}}
-        },
-    }
-    md = comparison_markdown(result)
-    assert "| per-frame CNN (argmax) | – | – |" in md
+    rows = [(t / 10, 0, "", "") for t in range(5)]
+    pred = write_predictions(tmp_path / "P1_A.csv", rows)
+    ann = write(tmp_path / "ann.csv", "start_s,end_s,emotion\n0,1,happy")
+    r, paths = report([session_of("P1_A", pred, ann)], tmp_path)
+    assert r["has_ground_truth"] and r["pooled"]["face_frames"]["n"] == 0
+    md = paths["out_md"].read_text()
+    assert "| 1 | per-frame CNN (argmax) | – | – | – |" in md
+    assert "| per-frame CNN (argmax) | – | – |" in md  # per-class F1 of classes never scored
 
 
 def test_problem_summary_from_snakemake_log(tmp_path):

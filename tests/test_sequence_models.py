@@ -1,8 +1,7 @@
 """Every sequence model builds, respects the mask, trains on windows and predicts a timeline."""
 
-import json
+from dataclasses import replace
 
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +11,13 @@ from emotiontrack.tfutil import configure_tf
 
 configure_tf(2, 0)
 
+from emotiontrack.formats import (  # noqa: E402
+    Features,
+    PseudoLabels,
+    read_features,
+    write_features,
+    write_pseudolabels,
+)
 from emotiontrack.sequence import (  # noqa: E402
     SEQUENCE_MODELS,
     TrainingSession,
@@ -19,6 +25,21 @@ from emotiontrack.sequence import (  # noqa: E402
     predict_session,
     train_sequence_model,
 )
+
+
+def write_files(tmp_path, name, feats, probs, found, cnn_label) -> TrainingSession:
+    """The session's features file and pseudo labels (the CNN's label), as the workflow writes
+    them."""
+    T = len(found)
+    f = Features(feats, probs, found, np.arange(T) / 5, np.arange(T) * 6, EMOTIONS, {"fps": 5.0})
+    write_features(tmp_path / f"{name}.h5", f)
+    label = np.where(found, cnn_label, -1)
+    conf = np.where(found, 0.88, np.nan).astype("f4")
+    pl = PseudoLabels(np.arange(T) / 5, label, conf, found, EMOTIONS)
+    write_pseudolabels(tmp_path / f"{name}.npy", tmp_path / f"{name}.json", pl)
+    return TrainingSession(
+        name.split("_")[0], str(tmp_path / f"{name}.h5"), str(tmp_path / f"{name}.npy")
+    )
 
 
 @pytest.mark.parametrize("kind", SEQUENCE_MODELS)
@@ -57,19 +78,7 @@ def write_session(tmp_path, name, labels, found):
     noisy[::4] = (labels[::4] + 1) % 7  # the CNN is wrong on every 4th frame
     probs[np.arange(T), noisy] = 0.88
     probs[~found] = np.nan
-    with h5py.File(tmp_path / f"{name}.h5", "w") as h5:
-        h5["features"], h5["probabilities"], h5["face_found"] = feats, probs, found
-        h5["timestamps"], h5["frame_index"] = np.arange(T) / 5, np.arange(T) * 6
-        h5.attrs["emotions"] = json.dumps(EMOTIONS)
-    rec = np.zeros(
-        T, dtype=[("time_s", "f8"), ("label", "i8"), ("confidence", "f4"), ("face_found", "?")]
-    )
-    rec["label"] = np.where(found, noisy, -1)
-    rec["face_found"] = found
-    np.save(tmp_path / f"{name}.npy", rec)
-    return TrainingSession(
-        name.split("_")[0], str(tmp_path / f"{name}.h5"), str(tmp_path / f"{name}.npy")
-    )
+    return write_files(tmp_path, name, feats, probs, found, noisy)
 
 
 def test_train_and_predict_each_kind(tmp_path):
@@ -121,8 +130,8 @@ def test_untrained_refine_model_is_the_per_frame_cnn(tmp_path):
     rng = np.random.default_rng(1)
     probs = rng.dirichlet(np.full(7, 0.5), 60).astype("f4")  # varied, some near 0
     probs[~found] = np.nan
-    with h5py.File(tmp_path / "p0_A.h5", "a") as h5:
-        h5["probabilities"][...] = probs
+    f = read_features(tmp_path / "p0_A.h5")
+    write_features(tmp_path / "p0_A.h5", replace(f, probabilities=probs))
     build_sequence_model(17, 7, kind="refine", units=8).save(tmp_path / "refine.keras")
     df = predict_session(
         tmp_path / "p0_A.h5", tmp_path / "refine.keras", tmp_path / "p.csv", EMOTIONS
@@ -150,19 +159,7 @@ def noisy_session(tmp_path, name, seed, T=60):
     probs = np.full((T, 7), 0.02, "f4")
     probs[np.arange(T), cnn] = 0.88
     probs[~found] = np.nan
-    with h5py.File(tmp_path / f"{name}.h5", "w") as h5:
-        h5["features"], h5["probabilities"], h5["face_found"] = feats, probs, found
-        h5["timestamps"], h5["frame_index"] = np.arange(T) / 5, np.arange(T) * 6
-        h5.attrs["emotions"] = json.dumps(EMOTIONS)
-    rec = np.zeros(
-        T, dtype=[("time_s", "f8"), ("label", "i8"), ("confidence", "f4"), ("face_found", "?")]
-    )
-    rec["label"] = np.where(found, cnn, -1)
-    rec["face_found"] = found
-    np.save(tmp_path / f"{name}.npy", rec)
-    session = TrainingSession(
-        name.split("_")[0], str(tmp_path / f"{name}.h5"), str(tmp_path / f"{name}.npy")
-    )
+    session = write_files(tmp_path, name, feats, probs, found, cnn)
     return session, np.array(EMOTIONS)[labels], found
 
 

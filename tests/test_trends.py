@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
 import matplotlib.image as mpimg
 import numpy as np
 import pandas as pd
 import pytest
 
 from emotiontrack import UserInputError
+from emotiontrack.formats import Frames, write_frames
 from emotiontrack.trends import (
     EMOTION_COLORS,
     emotion_colors,
@@ -96,10 +96,15 @@ def _write_session(
     faces[face] = blob if crop_value is None else crop_value
     m = n if n_frames_h5 is None else n_frames_h5
     h5 = tmp_path / "frames.h5"
-    with h5py.File(h5, "w") as f:
-        f["faces"] = faces[:m]
-        f["timestamps"] = t[:m]
-        f["face_found"] = face[:m]
+    fr = Frames(
+        timestamps=t[:m],
+        face_found=face[:m],
+        frame_index=np.arange(m) * 6,
+        boxes=np.full((m, 4), -1, np.int32),
+        faces=faces[:m],
+        attrs={"fps": FPS},
+    )
+    write_frames(h5, fr)
     return csv, h5, df
 
 
@@ -352,7 +357,7 @@ def test_plot_trends_no_face_session(tmp_path: Path) -> None:
 
 def test_plot_trends_rejects_mismatched_frames(tmp_path: Path) -> None:
     csv, h5, df = _write_session(tmp_path, n_frames_h5=100)
-    with pytest.raises(UserInputError) as err:
+    with pytest.raises(AssertionError) as err:
         plot_trends(csv, h5, tmp_path / "x.png", tmp_path / "x.csv", EMOTIONS)
     assert "frames.h5" in str(err.value) and "predictions.csv" in str(err.value)
     assert not (tmp_path / "x.png").exists()
@@ -361,7 +366,7 @@ def test_plot_trends_rejects_mismatched_frames(tmp_path: Path) -> None:
 def test_plot_trends_missing_emotion_column(tmp_path: Path) -> None:
     csv, h5, df = _write_session(tmp_path)
     df.drop(columns=["fear"]).to_csv(csv, index=False)
-    with pytest.raises(UserInputError, match=r"predictions\.csv.*fear"):
+    with pytest.raises(AssertionError, match=r"predictions\.csv.*fear"):
         plot_trends(csv, h5, tmp_path / "x.png", tmp_path / "x.csv", EMOTIONS)
 
 

@@ -55,7 +55,7 @@ def test_no_face_session_gives_flagged_gaps(tmp_path, noface_video):
         assert not h5["face_found"][...].any()
         assert (h5["boxes"][...] == -1).all()
         assert h5["frame_index"][...].tolist() == list(range(0, 90, 6))
-        assert len(h5.attrs["source_sha256"]) == 64 and h5.attrs["fps_sampled"] == 5
+        assert len(h5.attrs["source_sha256"]) == 64 and h5.attrs["fps"] == 5
     contact_sheet(out, tmp_path / "c.png")
     assert (tmp_path / "c.png").stat().st_size > 1000
 

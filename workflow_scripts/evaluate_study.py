@@ -14,6 +14,7 @@ with step_logging(snakemake.log[0]):
         o.sequence_png,
         o.comparison_png,
         o.embedding_png,
+        template=snakemake.input.template,
         choice_json=snakemake.input.choice,
         cnn=p.cnn,
         smoothing_s=p.evaluation["smoothing_s"],
