@@ -21,8 +21,8 @@ rule evaluate_study:
             category="Evaluation",
             labels={"figure": "confusion: per-frame CNN"},
         ),
-        sequence_png=report(
-            "results/evaluation/confusion_sequence.png",
+        chosen_png=report(
+            "results/evaluation/confusion_chosen.png",
             caption="../report/evaluation_confusion.rst",
             category="Evaluation",
             labels={"figure": "confusion: chosen method"},
@@ -52,7 +52,8 @@ rule evaluate_study:
         train_sessions=TRAINING_SESSIONS,
         emotions=EMOTIONS,
         cnn=CNN_DESCRIPTION,
-        evaluation=config["evaluation"],
+        smoothing_s=config["evaluation"]["smoothing_s"],
+        embedding=config["evaluation"]["embedding"],
         seed=config["seed"],
         excluded=EXCLUDED,
     script:

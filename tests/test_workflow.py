@@ -137,7 +137,7 @@ def test_evaluation_reports(study):
     assert face["refine"]["accuracy"] == face["chosen"]["accuracy"]
     assert md.splitlines()[2].startswith("**Predictions (`label`, trend charts) were made by:")
     assert "Does temporal modelling help?" in md and "CNN + HMM (Viterbi)" in md
-    for png in ("comparison.png", "features_embedding.png", "confusion_sequence.png"):
+    for png in ("comparison.png", "features_embedding.png", "confusion_chosen.png"):
         assert mpimg.imread(study / "results/evaluation" / png).shape[1] > 300
     cnn = json.loads((study / "results/cnn/test_metrics.json").read_text())
     assert cnn["accuracy"] > 1 / 7 and set(cnn["per_class"]) == set(EMOTIONS)
@@ -177,10 +177,7 @@ def test_changed_video_reruns_only_its_chain(study, tmp_path):
             (r, wc)
             for r in ("contact_sheet", "extract_features", "extract_frames", "predict", "trends")
         ]
-        + [
-            ("predict_compared", f"model={m}, {wc}")
-            for m in ("lstm", "refine")
-        ]
+        + [("predict_compared", f"model={m}, {wc}") for m in ("lstm", "refine")]
         + [("all", ""), ("evaluate_study", ""), ("study_sessions", ""), ("study_conditions", "")]
     )
 
