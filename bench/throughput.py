@@ -404,7 +404,8 @@ def targets(rows: list[dict], videos: list[dict]) -> list[str]:
                 out.append(
                     f"  {lab}  chain throughput / peer throughput, {cores} core(s) = "
                     f"{ratio:.1f} (target >= {min_peer:g}): "
-                    f"{'met' if ratio >= min_peer else 'MISSED'}"
+                    f"{'met' if ratio >= min_peer else 'MISSED'} (CPU-time ratio "
+                    f"{p['cpu_s'] / c['cpu_s']:.1f})"
                 )
             out.append(
                 f"  {lab}  peak RSS of the chain, {cores} core(s) = {c['rss_mb']:.0f} MB "

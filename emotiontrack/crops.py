@@ -85,10 +85,12 @@ def read_geometry(path: str | Path) -> CropGeometry:
         raise UserInputError(f"{path}: not a crop geometry file (size, margin): {e}") from None
 
 
-def stored_crop(gray: np.ndarray, box: Box) -> np.ndarray:
-    """The wide crop the frames job stores: (STORED_SIZE, STORED_SIZE) uint8 around ``box``
-    (x, y, w, h full-frame pixels) with margin STORED_MARGIN; edges replicated past the frame."""
-    return crop_face(gray, box, STORED_SIZE, STORED_MARGIN)
+def stored_crop(image: np.ndarray, box: Box) -> np.ndarray:
+    """The wide crop the frames job stores: (STORED_SIZE, STORED_SIZE) gray uint8 around ``box``
+    (x, y, w, h full-frame pixels) with margin STORED_MARGIN; edges replicated past the frame.
+    ``image``: the gray frame, or the BGR one (then only the crop's patch is converted: the same
+    pixels as cropping the gray frame)."""
+    return crop_face(image, box, STORED_SIZE, STORED_MARGIN, as_gray=True)
 
 
 def model_crops(stored: np.ndarray, stored_margin: float, geometry: CropGeometry) -> np.ndarray:

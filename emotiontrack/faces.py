@@ -16,11 +16,13 @@ The Haar cascade runs on a downscaled grayscale frame (cost falls with the squar
 and the box is mapped back to full-resolution pixels; the crop is cut from the full-resolution
 frame, so downscaling costs no crop quality.
 
-Two ways to find the face in a stream of sampled frames, same interface (``track``):
+Ways to find the face in a stream of sampled frames, same interface (``track``):
 the detectors themselves detect in every whole frame (the reference); :class:`FaceTracker`
 searches around the face's last position and detects in the whole frame only when that fails or
 periodically (for the Haar cascade several times cheaper per frame; finds the face in at least as
-many frames; the benchmark and ``tests/test_tracking.py`` measure both).
+many frames; the benchmark and ``tests/test_tracking.py`` measure both); :class:`SkipTracker`
+(BlazeFace's) detects in every other frame and takes the mean of two agreeing detections for the
+frame between them.
 """
 
 from __future__ import annotations
@@ -472,6 +474,73 @@ class FaceTracker:
             yield key, b
 
 
+@dataclass
+class SkipTracker:
+    """Full detection in every other sampled frame; a frame between two detections of the same
+    face is given their mean box and key points instead of a detection of its own.
+
+    Frame ``i`` (odd) is resolved once frame ``i + 1`` has been detected: when both neighbours
+    hold a face, the two boxes overlap by at least ``min_iou`` (intersection over union) and
+    their sides differ by less than ``max_size_change`` (a fraction), the face cannot have moved
+    far in between and the mean is taken; otherwise (a face arriving, leaving, turning or moving
+    fast) frame ``i`` is detected as well. Halves the detector's work on a steady face (the
+    model's inference, not decoding, is most of a BlazeFace frames job) at the price of missing
+    a face that disappears for a single sampled frame between two agreeing ones, or appears in a
+    single sampled frame between two without one. One frame is held back at a time."""
+
+    detector: FaceDetector | BlazeFaceDetector = field(default_factory=lambda: BlazeFaceDetector())
+    min_iou: float = 0.6
+    max_size_change: float = 0.15
+
+    def describe(self) -> str:
+        """Provenance string recorded with the frames (detector and skipping parameters)."""
+        return (
+            f"{self.detector.describe()}:skip(min_iou={self.min_iou},"
+            f"max_size_change={self.max_size_change})"
+        )
+
+    def track(self, frames: Iterable[tuple[T, np.ndarray]]) -> Iterator[tuple[T, Box | None]]:
+        """(key, gray or BGR uint8) in time order -> (key, box or None), same order."""
+        return _boxes(self.track_faces(frames))
+
+    def track_faces(self, frames: Iterable[tuple[T, np.ndarray]]) -> Iterator[Located[T]]:
+        """As :meth:`track`, yielding the :class:`Face` (or None) per frame."""
+        before: Face | None = None  # the face in the last resolved frame
+        held: tuple[T, np.ndarray] | None = None  # a frame waiting for its next neighbour
+        first = True
+        for key, image in frames:
+            if first:  # the first frame is always detected
+                before = self.detector.detect_face(image)
+                first = False
+                yield key, before
+                continue
+            if held is None:
+                held = (key, image)
+                continue
+            after = self.detector.detect_face(image)
+            middle = self._between(before, after)
+            if middle is None and (before is not None or after is not None):
+                middle = self.detector.detect_face(held[1])
+            yield held[0], middle
+            yield key, after
+            before, held = after, None
+        if held is not None:  # the video ended on a frame without a next neighbour
+            yield held[0], self.detector.detect_face(held[1])
+
+    def _between(self, a: Face | None, b: Face | None) -> Face | None:
+        """The mean of two agreeing faces, or None (also when they do not agree)."""
+        if a is None or b is None:
+            return None
+        sa, sb = max(a.box[2:]), max(b.box[2:])
+        if abs(sa - sb) > self.max_size_change * max(sa, sb):
+            return None
+        if iou(np.asarray(a.box, np.float64), np.asarray([b.box], np.float64))[0] < self.min_iou:
+            return None
+        box = tuple(int(round((u + v) / 2)) for u, v in zip(a.box, b.box, strict=True))
+        kps = ((a.keypoints + b.keypoints) / 2).astype(np.float32)
+        return Face(box, (a.score + b.score) / 2, kps)
+
+
 def _face(box: Box | None) -> Face | None:
     return None if box is None else Face(box)
 
@@ -510,20 +579,33 @@ def align(image: np.ndarray, box: Box, keypoints: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(image, m, (W, H), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def crop_face(gray: np.ndarray, box: Box, size: int, margin: float = 0.1) -> np.ndarray:
+def crop_face(
+    image: np.ndarray, box: Box, size: int, margin: float = 0.1, *, as_gray: bool = False
+) -> np.ndarray:
     """Cut a square crop around ``box`` enlarged by ``margin`` (fraction of the box side) and
-    resize it to (size, size) uint8. Parts outside the frame are filled by edge replication."""
+    resize it to (size, size) uint8. Parts outside the frame are filled by edge replication.
+    ``as_gray``: a BGR image's crop is converted to gray (the patch only, before resizing: the
+    same pixels as cropping the converted image, for a fraction of the conversion)."""
     x, y, w, h = box
     side = max(w, h) * (1.0 + 2.0 * margin)
     cx, cy = x + w / 2.0, y + h / 2.0
     x0, y0 = round(cx - side / 2.0), round(cy - side / 2.0)
     s = max(1, round(side))
-    H, W = gray.shape[:2]
-    pad = max(0, -x0, -y0, x0 + s - W, y0 + s - H)
-    if pad:
-        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0 = x0 + pad, y0 + pad
-    patch = gray[y0 : y0 + s, x0 : x0 + s]
+    H, W = image.shape[:2]
+    # the part inside the frame, then the rest replicated from its edges (which are the frame's
+    # edges wherever something is missing: the same as padding the whole frame, for less)
+    left, top = max(0, -x0), max(0, -y0)
+    right, bottom = max(0, x0 + s - W), max(0, y0 + s - H)
+    patch = image[max(0, y0) : max(0, min(H, y0 + s)), max(0, x0) : max(0, min(W, x0 + s))]
+    if patch.size == 0:  # wholly outside the frame: pad the whole frame
+        pad = max(left, top, right, bottom)
+        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        patch = image[y0 + pad : y0 + pad + s, x0 + pad : x0 + pad + s]
+        left = top = right = bottom = 0
+    if as_gray:
+        patch = to_gray(patch)
+    if left or top or right or bottom:
+        patch = cv2.copyMakeBorder(patch, top, bottom, left, right, cv2.BORDER_REPLICATE)
     interp = cv2.INTER_AREA if s > size else cv2.INTER_LINEAR
     return cv2.resize(patch, (size, size), interpolation=interp)
 
@@ -542,18 +624,19 @@ def face_finder(
     track_size_range: float = 1.15,
     track_refresh_every: int = 50,
     track_lost_every: int = 3,
-) -> FaceDetector | BlazeFaceDetector | FaceTracker:
+) -> FaceDetector | BlazeFaceDetector | FaceTracker | SkipTracker:
     """The face finder the config's ``frames`` section describes (same key names): ``detector``
     "blazeface" (``detector_model``, ``detector_min_score``, ``detector_min_face``) or "haar"
-    (``detect_width``, ``min_neighbors``). The Haar cascade is wrapped in a :class:`FaceTracker`
-    when ``track`` (several times cheaper than detecting in every frame), else detects in every
-    frame. BlazeFace always detects in every sampled frame: that costs no more than tracking
-    would (one 128x128 inference either way; bench/detectors.py), and tracking it found the
-    face in some turned-away frames of the demo that full detection rightly skips."""
+    (``detect_width``, ``min_neighbors``). With ``track`` the Haar cascade is wrapped in a
+    :class:`FaceTracker` (several times cheaper than detecting in every frame) and BlazeFace in a
+    :class:`SkipTracker` (detection in every other frame while the face stays put: searching
+    around the last face would cost BlazeFace as much as a full detection, one 128x128
+    inference either way); without, the detector detects in every sampled frame."""
     if detector == "blazeface":
-        return BlazeFaceDetector(
+        blaze = BlazeFaceDetector(
             model=detector_model, min_score=detector_min_score, min_face_frac=detector_min_face
         )
+        return SkipTracker(blaze) if track else blaze
     if detector == "haar":
         found = FaceDetector(detect_width=detect_width, min_neighbors=min_neighbors)
     else:

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from .blazeface import KEYPOINTS, MESH_FILE, MESH_POINTS, FaceMesh
 from .crops import STORED_MARGIN, STORED_SIZE, stored_crop
-from .faces import BlazeFaceDetector, FaceDetector, FaceTracker, face_finder, to_gray
+from .faces import BlazeFaceDetector, FaceDetector, FaceTracker, SkipTracker, face_finder, to_gray
 from .formats import FPS, FramesWriter, open_faces, read_frames
 from .video import prefetch, sample_frames, sha256sum
 
@@ -39,7 +39,7 @@ def extract_frames(
     out_h5: str | Path,
     *,
     sample_fps: float = 5.0,
-    detector: FaceDetector | BlazeFaceDetector | FaceTracker | None = None,
+    detector: FaceDetector | BlazeFaceDetector | FaceTracker | SkipTracker | None = None,
     mesh: bool = False,
     block: int = 256,
     threads: int = 1,
@@ -62,13 +62,17 @@ def extract_frames(
     cv2.setNumThreads(max(1, int(threads)))
     detector = detector or face_finder()
     info, frames = sample_frames(video, sample_fps)
-    # ((index, time, gray), image) per sampled frame: the key carries the gray frame through the
+    # ((index, time, image), image) per sampled frame: the key carries the frame through the
     # finder (which may hold a few frames back) to the crop. BlazeFace, a colour model, is given
-    # the BGR frame (as the CLI and the service give it a photo: the same face, the same box);
-    # the Haar cascade works on gray, and BGR is then dropped once converted.
-    colour = isinstance(detector, BlazeFaceDetector)
+    # the BGR frame (as the CLI and the service give it a photo: the same face, the same box),
+    # and only the crop's patch is converted to gray (a tenth of the frame's pixels); the Haar
+    # cascade works on gray, and BGR is then dropped once converted.
+    finder = detector.detector if isinstance(detector, SkipTracker) else detector
+    colour = isinstance(finder, BlazeFaceDetector)
     grays = (
-        ((idx, t, g), frame if colour else g) for idx, t, frame in frames for g in (to_gray(frame),)
+        ((idx, t, image), image)
+        for idx, t, frame in frames
+        for image in (frame if colour else to_gray(frame),)
     )
     if threads > 1:
         grays = prefetch(grays, depth=16)
@@ -87,13 +91,15 @@ def extract_frames(
         block=block,
     ) as rows:
         located = detector.track_faces(grays)
-        for (idx, t, gray), face in tqdm(located, total=expected, desc="frames", mininterval=5):
+        for (idx, t, image), face in tqdm(located, total=expected, desc="frames", mininterval=5):
             box = None if face is None else face.box
             row = {}
             if mesher is not None:
-                row["mesh"] = no_mesh if face is None else mesher(gray, box, face.keypoints)
+                row["mesh"] = (
+                    no_mesh if face is None else mesher(to_gray(image), box, face.keypoints)
+                )
             rows.add(
-                faces=blank if box is None else stored_crop(gray, box),
+                faces=blank if box is None else stored_crop(image, box),
                 timestamps=t,
                 frame_index=idx,
                 boxes=(-1, -1, -1, -1) if box is None else box,

@@ -1,7 +1,8 @@
 """The fast path (face tracking, the Haar detector's) against full detection in every frame, on
 demo videos: it finds the face in at least as many frames, cuts nearly the same crops, and the
 CNN's probabilities on them differ no more than those of consecutive frames of the full path do.
-The tracker also follows a face with the BlazeFace detector."""
+The tracker also follows a face with the BlazeFace detector, and the skip tracker (BlazeFace's
+default) finds it in the same frames as full detection for about half the detections."""
 
 from functools import partial
 
@@ -13,7 +14,13 @@ from conftest import EMOTIONS, randomised_cnn
 
 from emotiontrack.demo import make_session_video
 from emotiontrack.export import export_cnn
-from emotiontrack.faces import BlazeFaceDetector, FaceDetector, FaceTracker, face_finder
+from emotiontrack.faces import (
+    BlazeFaceDetector,
+    FaceDetector,
+    FaceTracker,
+    SkipTracker,
+    face_finder,
+)
 from emotiontrack.features import extract_features
 from emotiontrack.frames import extract_frames
 
@@ -114,3 +121,45 @@ def test_tracker_follows_a_moving_face_and_backfills_after_a_gap(detector):
     assert [b is not None for b in full] == [not 6 <= i <= 9 for i in range(16)]
     assert [b is not None for b in fast] == [b is not None for b in full]
     assert min(iou(a, b) for a, b in zip(full, fast, strict=True) if a is not None) > 0.7
+
+
+def test_skip_tracker_finds_the_face_where_full_detection_does_with_fewer_detections():
+    # The moving astronaut face, absent for frames 6-9: every frame with a face gets one (the
+    # frames between two agreeing detections their mean), the gap is found from its first frame
+    # to its last, and about half the frames are not detected at all.
+    skimage = pytest.importorskip("skimage.data")
+    import cv2
+
+    face = skimage.astronaut()[20:220, 130:330, ::-1]
+    frames = []
+    for i in range(16):
+        img = np.full((480, 640, 3), 90, np.uint8)
+        if not 6 <= i <= 9:
+            x = 100 + 6 * i
+            img[120:320, x : x + 200] = face
+        frames.append(cv2.GaussianBlur(img, (3, 3), 0))
+
+    class Counting(BlazeFaceDetector):
+        calls = 0
+
+        def detect_face(self, image, min_side=None):
+            Counting.calls += 1
+            return super().detect_face(image, min_side)
+
+    full = [f for _, f in BlazeFaceDetector(min_score=0.5).track_faces(enumerate(frames))]
+    skip = SkipTracker(Counting(min_score=0.5))
+    fast = [f for _, f in skip.track_faces(enumerate(frames))]
+    assert [f is not None for f in full] == [not 6 <= i <= 9 for i in range(16)]
+    assert [f is not None for f in fast] == [f is not None for f in full]
+    assert min(iou(a.box, b.box) for a, b in zip(full, fast, strict=True) if a) > 0.85
+    # key points off by no more than full detection's own from one frame to the next
+    err = [np.abs(a.keypoints - b.keypoints).max() for a, b in zip(full, fast, strict=True) if a]
+    steps = [
+        np.abs(a.keypoints - b.keypoints).max()
+        for a, b in zip(full, full[1:], strict=False)
+        if a and b
+    ]
+    assert 0 < max(err) <= max(steps)
+    # 16 frames: 0 and every even one after it, the odd ones next to the gap (5, 9) and the last
+    assert Counting.calls <= 11
+    assert "skip(" in skip.describe() and isinstance(face_finder(), SkipTracker)

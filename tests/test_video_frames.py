@@ -68,6 +68,28 @@ def test_crop_face_pads_at_borders():
     assert np.array_equal(inner, gray[30:70, 30:70])
 
 
+def test_crop_face_from_colour_equals_crop_from_gray_and_padding_the_whole_frame():
+    # as_gray converts the patch only, and only the patch is padded: the same pixels as the
+    # frame converted, padded whole and cut, for boxes inside, across and outside the edges
+    import cv2
+
+    rng = np.random.default_rng(0)
+    bgr = rng.integers(0, 256, (120, 160, 3), np.uint8)
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    for box in [(40, 30, 50, 50), (-20, 10, 60, 55), (130, 90, 40, 44), (-90, -80, 30, 30)]:
+        for margin, size in [(0.5, 128), (0.1, 48), (-0.2, 24)]:
+            x, y, w, h = box
+            side = max(w, h) * (1 + 2 * margin)
+            x0, y0, s = round(x + w / 2 - side / 2), round(y + h / 2 - side / 2), round(side)
+            pad = max(0, -x0, -y0, x0 + s - 160, y0 + s - 120)
+            padded = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+            patch = padded[y0 + pad : y0 + pad + s, x0 + pad : x0 + pad + s]
+            interp = cv2.INTER_AREA if s > size else cv2.INTER_LINEAR
+            want = cv2.resize(patch, (size, size), interpolation=interp)
+            assert np.array_equal(crop_face(gray, box, size, margin), want)
+            assert np.array_equal(crop_face(bgr, box, size, margin, as_gray=True), want)
+
+
 def test_detector_finds_a_photographed_face_only_where_there_is_one():
     skimage = pytest.importorskip("skimage.data")
     astronaut = skimage.astronaut()[..., ::-1].copy()  # RGB -> BGR
