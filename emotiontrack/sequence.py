@@ -328,20 +328,19 @@ def train_sequence_model(
 
 
 def sequence_probabilities(
-    data: Features, model_path: str | Path, *, use_probabilities: bool = False
+    data: Features, model_path: str | Path, *, use_probabilities: bool = False, threads: int = 1
 ) -> np.ndarray:
-    """(T, C) probabilities of the sequence model at ``model_path`` over one session's
-    features; rows of frames without a face are the model's raw output there (use
-    :func:`carry_over` before writing them)."""
-    import keras
+    """(T, C) probabilities of the sequence model over one session's features; rows of frames
+    without a face are the model's raw output there (use :func:`carry_over` before writing them).
+    ``model_path``: the model's ONNX export (:mod:`emotiontrack.export`), run by onnxruntime on
+    ``threads`` CPU threads: no TensorFlow."""
+    from .inference import OnnxSequenceModel
 
     found, cnn = data.face_found, data.probabilities
-    model = keras.models.load_model(model_path, compile=False)
-    x = frame_inputs(data.features, found, cnn if use_probabilities else None)[None]
-    names = {t.name.split(":")[0] for t in model.inputs}
-    if "cnn_log_probabilities" in names:
-        x = {"frames": x, "cnn_log_probabilities": cnn_log_probabilities(cnn, found)[None]}
-    return np.asarray(model(x, training=False)["probabilities"])[0]
+    model = OnnxSequenceModel(model_path, threads)
+    x = frame_inputs(data.features, found, cnn if use_probabilities else None)
+    logp = cnn_log_probabilities(cnn, found) if model.refines else None
+    return model.predict(x, logp)
 
 
 def carry_over(probs: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -361,15 +360,18 @@ def predict_session(
     emotions: list[str],
     *,
     use_probabilities: bool = False,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """Write the session's prediction timeline CSV (:func:`emotiontrack.formats.write_predictions`)
-    from the sequence
-    model at ``model_path``: its probabilities, carried over frames without a face (the masked
-    LSTM keeps its state), empty before the first face."""
+    from the sequence model at ``model_path`` (its ONNX export, :func:`sequence_probabilities`):
+    its probabilities, carried over frames without a face (the masked LSTM keeps its state), empty
+    before the first face."""
     data = read_features(features_h5, emotions)
     T, C = len(data.face_found), len(emotions)
     probs = np.full((T, C), np.nan, np.float32)
     if data.face_found.any():
-        raw = sequence_probabilities(data, model_path, use_probabilities=use_probabilities)
+        raw = sequence_probabilities(
+            data, model_path, use_probabilities=use_probabilities, threads=threads
+        )
         probs = carry_over(raw, data.face_found)
     return write_predictions(out_csv, Predictions.from_probabilities(data, probs))
