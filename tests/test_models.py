@@ -30,9 +30,9 @@ from emotiontrack.sequence import (  # noqa: E402
     frame_inputs,
     predict_session,
     split_participants,
-    train_sequence_model,
     windows,
 )
+from emotiontrack.sequence_training import train_sequence_model  # noqa: E402
 
 
 def dataset(n, seed):

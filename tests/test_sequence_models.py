@@ -24,12 +24,11 @@ from emotiontrack.formats import (  # noqa: E402
 from emotiontrack.sequence import (  # noqa: E402
     SEQUENCE_MODELS,
     TrainingSession,
-    build_sequence_model,
     cnn_log_probabilities,
     frame_inputs,
     predict_session,
-    train_sequence_model,
 )
+from emotiontrack.sequence_training import build_sequence_model, train_sequence_model  # noqa: E402
 
 
 def write_files(tmp_path, name, feats, probs, found, cnn_label) -> TrainingSession:
