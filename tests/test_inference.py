@@ -226,6 +226,23 @@ def rule_script(rule: str) -> str:
     return re.search(r'"\.\./(workflow_scripts/\w+\.py)"', rule_text(rule)).group(1)
 
 
+def rule_params(rule: str, **names) -> dict:
+    """The rule's ``params`` as the workflow gives them: each ``key=expression`` line evaluated
+    with the repository's config/config.yaml as ``config``, its emotions as ``EMOTIONS`` and
+    ``names`` (the other names the expressions use)."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    block = re.search(r"\n    params:\n((?:        .*\n)+)", rule_text(rule))
+    if not block:
+        return {}
+    scope = {"config": config, "EMOTIONS": config["emotions"], **names}
+    return {
+        key: eval(expr, scope)  # noqa: S307 (our own rule files)
+        for key, expr in re.findall(r"^        (\w+)=(.+),$", block.group(1), re.M)
+    }
+
+
 def test_per_session_rules_run_on_the_env_without_tensorflow():
     vision = (REPO / "envs/vision.yaml").read_text()
     assert "onnxruntime" in vision and not re.search(r"tensorflow|keras|tf2onnx", vision)
@@ -258,11 +275,8 @@ def test_session_jobs_run_without_tensorflow(
     inputs), trends. None imports TensorFlow; the features and the predictions are Keras's."""
     import shutil
 
-    import yaml
-
     from emotiontrack.crops import CropGeometry, model_crops, write_geometry
 
-    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
     d = tmp_path
     shutil.copy(pretrained_cnn[1], d / "cnn.onnx")
     geometry = CropGeometry(64, 0.1)  # cut from the stored wide crops
@@ -270,24 +284,17 @@ def test_session_jobs_run_without_tensorflow(
     models = {k: sequence_exports(k) for k in ("refine", "lstm")}
     choice = {"method": "refine", "label": "refine", "smoothing_s": 1.0, "hmm": {}}
     (d / "choice.json").write_text(json.dumps(choice))
-    seq = {"emotions": EMOTIONS, "use_probabilities": True}
-    jobs = {
-        "extract_frames": (
-            {"video": str(real_media / "face_noface.mov")},
-            {"h5": "frames.h5"},
-            config["frames"],  # the rule passes every frames key under its own name
-        ),
-        "contact_sheet": ({"h5": "frames.h5"}, {"png": "contact.png"}, {}),
+    jobs = {  # rule: input, output (their params are the rule's own, rule_params)
+        "extract_frames": ({"video": str(real_media / "face_noface.mov")}, {"h5": "frames.h5"}),
+        "contact_sheet": ({"h5": "frames.h5"}, {"png": "contact.png"}),
         "extract_features": (
             {"frames": "frames.h5", "model": "cnn.onnx", "crop": "crop.json"},
             {"h5": "features.h5"},
-            {"emotions": EMOTIONS},
         ),
-        "pseudolabels": ({"h5": "features.h5"}, {"npy": "pl.npy", "json": "pl.json"}, {}),
+        "pseudolabels": ({"h5": "features.h5"}, {"npy": "pl.npy", "json": "pl.json"}),
         "predict_compared": (
             {"features": "features.h5", "model": str(models["lstm"][1])},
             {"csv": "lstm.csv"},
-            seq,
         ),
         "predict": (
             {
@@ -296,12 +303,10 @@ def test_session_jobs_run_without_tensorflow(
                 "models": [str(m[1]) for m in models.values()],
             },
             {"csv": "pred.csv"},
-            {"model_names": list(models), **seq},
         ),
         "trends": (
             {"predictions": "pred.csv", "frames": "frames.h5", "choice": "choice.json"},
             {"png": "trend.png", "csv": "trend.csv"},
-            {"emotions": EMOTIONS, "trends": config["trends"]},
         ),
     }
     assert set(jobs) == set(SESSION_RULES)
@@ -319,12 +324,12 @@ def test_session_jobs_run_without_tensorflow(
             {
                 "input": paths(i),
                 "output": paths(o),
-                "params": params,
+                "params": rule_params(rule, PREDICT_MODELS=list(models)),
                 "log": str(d / f"{rule}.log"),
                 "wildcards": {"participant": "p1", "condition": "A"},
             },
         ]
-        for rule, (i, o, params) in jobs.items()
+        for rule, (i, o) in jobs.items()
     ]
     (d / "jobs.json").write_text(json.dumps(spec))
     r = subprocess.run(
