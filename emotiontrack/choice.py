@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from .baselines import estimate_transitions, moving_average, moving_median, viterbi
-from .comparison import BASELINES, compare_methods, method_label, training_sequences
 from .formats import Predictions, read_features, write_predictions
 from .sequence import carry_over, sequence_probabilities
 
@@ -42,6 +41,8 @@ def choose_method(
     ``validation_sessions`` dicts carry ``session``, ``features``, ``annotation`` and
     ``sequence_predictions`` {model: csv}; ``train_sessions`` as for
     :func:`emotiontrack.comparison.compare_methods`."""
+    from .comparison import compare_methods, method_label, training_sequences
+
     seqs, source = training_sequences(train_sessions, emotions)
     start, trans = estimate_transitions(seqs, len(emotions))
     choice: dict = {
@@ -98,10 +99,12 @@ def predict_with_method(
     emotions: list[str],
     *,
     use_probabilities: bool = False,
+    threads: int = 1,
 ) -> dict:
     """Write the session's prediction timeline (:func:`emotiontrack.formats.write_predictions`)
     from the chosen method: a baseline applied to the CNN probabilities with the settings it was
-    scored with, or the sequence model ``models[method]`` (a .keras path). Every method's output
+    scored with, or the sequence model ``models[method]`` (its ONNX export, run on ``threads``
+    CPU threads without TensorFlow). Every method's output
     is carried over frames without a face from the last face frame, empty before the first;
     ``cnn_label`` is always the per-frame CNN's. Returns the choice."""
     choice = read_choice(choice_json)
@@ -123,7 +126,9 @@ def predict_with_method(
             hmm = choice["hmm"]
             raw = viterbi(cnn, np.array(hmm["start"]), np.array(hmm["transitions"]))
         elif method in models:
-            raw = sequence_probabilities(data, models[method], use_probabilities=use_probabilities)
+            raw = sequence_probabilities(
+                data, models[method], use_probabilities=use_probabilities, threads=threads
+            )
         else:
             raise ValueError(f"{choice_json}: chosen method {method!r} has no model here")
         probs = carry_over(np.asarray(raw, np.float32), found)
@@ -134,6 +139,8 @@ def predict_with_method(
 def choice_markdown(choice: dict) -> str:
     """The study report's opening lines: which method made the predictions, why, and its
     validation score."""
+    from .comparison import BASELINES, method_label
+
     lines = [
         f"**Predictions (`label`, trend charts) were made by: {choice['label']}** "
         f"(`{choice['method']}`), chosen because it had the {choice['reason']}."

@@ -9,7 +9,8 @@ export fails (a wrong model is never written silently).
 - CNN (:func:`export_cnn`): input ``face`` (N, S, S, 1) float32 gray 0-255; outputs
   ``probabilities`` (N, C) and ``features`` (N, D), from the layer named ``features``.
 - Sequence model (:func:`export_sequence`): input ``frames`` (N, T, F) float32, all-zero rows
-  masked; output ``probabilities`` (N, T, C). tf2onnx keeps the ``Masking`` semantics (the
+  masked, and for ``refine`` also ``cnn_log_probabilities`` (N, T, C); batch and time axes
+  dynamic; output ``probabilities`` (N, T, C). tf2onnx keeps the ``Masking`` semantics (the
   masked LSTM becomes an ONNX loop that skips masked steps, attention ignores masked keys), but
   it mis-converts ``TimeDistributed`` (the output loses its time axis), so the export runs an
   equivalent model in which ``TimeDistributed(Dense)`` is the ``Dense`` itself (a Dense layer
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 TOLERANCE = 1e-4
 CNN_OUTPUTS = ("probabilities", "features")
 SEQUENCE_OUTPUTS = ("probabilities",)
+SEQUENCE_INPUT = "frames"
+REFINE_INPUT = "cnn_log_probabilities"  # the refine model's second input
 
 
 def export_cnn(model_path: str | Path, out_onnx: str | Path, *, probe: int = 32) -> dict:
@@ -63,36 +66,48 @@ def export_cnn(model_path: str | Path, out_onnx: str | Path, *, probe: int = 32)
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (probe, size, size, 1)).astype(np.float32)
     x[:2] = 128.0  # flat crops: the per-image standardisation's epsilon path
-    return _export(both, model_path, out_onnx, "face", CNN_OUTPUTS, x, "cnn")
+    return _export(both, model_path, out_onnx, {"face": x}, CNN_OUTPUTS, "cnn")
 
 
 def export_sequence(
     model_path: str | Path, out_onnx: str | Path, *, probe_frames: int = 80
 ) -> dict:
-    """Export a sequence model (``.keras``, :func:`emotiontrack.sequence.build_sequence_model`
-    or any model mapping ``frames`` (N, T, F) to a dict/tensor of per-frame ``probabilities``) to
-    ``out_onnx`` (output ``probabilities`` only; an autoencoder's reconstruction head is left
-    out). Checked against Keras on a seeded sequence with masked frames and padding: masked
-    steps included. Returns provenance."""
+    """Export a sequence model (``.keras``, made by
+    :func:`emotiontrack.sequence_training.build_sequence_model` or any model mapping ``frames``
+    (N, T, F), and for ``refine`` ``cnn_log_probabilities`` (N, T, C), to a dict/tensor of
+    per-frame ``probabilities``) to ``out_onnx``: inputs of the same names with dynamic batch
+    and time axes, output ``probabilities`` only (the refine model's ``delta`` and an
+    autoencoder's ``reconstruction`` heads are left out). Checked against Keras on a seeded batch
+    of two sequences with masked frames, one padded at the end (masked steps and padding
+    included). Returns provenance."""
     import keras
 
     model = _load(model_path)
-    if len(model.inputs) != 1:
+    structure = model.input if isinstance(model.input, dict) else {SEQUENCE_INPUT: model.input}
+    unknown = set(structure) - {SEQUENCE_INPUT, REFINE_INPUT}
+    if SEQUENCE_INPUT not in structure or unknown:
         raise ValueError(
-            f"{model_path}: a sequence model of {len(model.inputs)} inputs (refine takes "
-            "the CNN's log probabilities too) cannot be exported yet; the predict job runs it "
-            "with Keras"
+            f"{model_path}: a sequence model takes {SEQUENCE_INPUT!r} (and, refining the CNN, "
+            f"{REFINE_INPUT!r}); this one takes {sorted(structure)}"
         )
     out = model.output["probabilities"] if isinstance(model.output, dict) else model.output
-    plain = _without_time_distributed(keras.Model(model.inputs, out, name="sequence"))
-    n_in = int(model.input_shape[-1])
+    inputs = structure if len(structure) > 1 else structure[SEQUENCE_INPUT]
+    plain = _without_time_distributed(keras.Model(inputs, out, name="sequence"))
     rng = np.random.default_rng(0)
+    n_in = int(structure[SEQUENCE_INPUT].shape[-1])
     x = rng.normal(size=(2, probe_frames, n_in)).astype(np.float32)
     masked = rng.random((2, probe_frames)) < 0.25
     masked[:, :3] = True  # no face at the start
     masked[1, -10:] = True  # padding at the end
     x[masked] = 0.0
-    return _export(plain, model_path, out_onnx, "frames", SEQUENCE_OUTPUTS, x, "sequence", model)
+    probe = {SEQUENCE_INPUT: x}
+    if REFINE_INPUT in structure:  # the CNN's log probabilities, 0 where there is no face
+        n_classes = int(structure[REFINE_INPUT].shape[-1])
+        p = rng.dirichlet(np.full(n_classes, 0.5), (2, probe_frames))
+        probe[REFINE_INPUT] = np.where(masked[..., None], 0.0, np.log(np.maximum(p, 1e-7))).astype(
+            np.float32
+        )
+    return _export(plain, model_path, out_onnx, probe, SEQUENCE_OUTPUTS, "sequence", model)
 
 
 def _load(model_path: str | Path):
@@ -135,10 +150,11 @@ def _without_time_distributed(model):
     return copy
 
 
-def _export(model, source, out_onnx, input_name, output_names, probe, kind, reference=None) -> dict:
-    """Export ``model`` (outputs in the order of ``output_names``), name its input and outputs,
-    store metadata, check the file against ``reference`` (default: ``model``) on ``probe`` and
-    write it to ``out_onnx`` (atomically). Raises RuntimeError when the check fails."""
+def _export(model, source, out_onnx, probe: dict, output_names, kind, reference=None) -> dict:
+    """Export ``model`` (outputs in the order of ``output_names``; inputs named as the keys of
+    ``probe``, their batch and time axes dynamic), name its outputs, store metadata, check the
+    file against ``reference`` (default: ``model``) on ``probe`` ({input name: array}) and write
+    it to ``out_onnx`` (atomically). Raises RuntimeError when the check fails."""
     import keras
     import onnx
     import onnxruntime as ort
@@ -146,7 +162,17 @@ def _export(model, source, out_onnx, input_name, output_names, probe, kind, refe
     import tf2onnx
 
     reference = reference or model
-    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=input_name)
+    several = len(probe) > 1  # a dict-input model: called with one argument, the dict
+    specs = {
+        name: tf.TensorSpec(
+            (None, *(model.input[name].shape if several else model.input_shape)[1:]),
+            tf.float32,
+            name=name,
+        )
+        for name in probe
+    }
+    signature = [specs] if several else list(specs.values())
+    feed = probe if several else next(iter(probe.values()))
     out_onnx = Path(out_onnx)
     out_onnx.parent.mkdir(parents=True, exist_ok=True)
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)  # one line per node otherwise
@@ -155,8 +181,8 @@ def _export(model, source, out_onnx, input_name, output_names, probe, kind, refe
         warnings.filterwarnings("ignore", "The structure of `inputs`")
         warnings.filterwarnings("ignore", "In the future `np.object`")
         raw = Path(tmp) / "raw.onnx"
-        model(probe[:1])  # Keras exports only a model that has been called
-        model.export(str(raw), format="onnx", verbose=False, input_signature=[spec])
+        model(feed)  # Keras exports only a model that has been called
+        model.export(str(raw), format="onnx", verbose=False, input_signature=signature)
         proto = onnx.load(str(raw))
         _rename_outputs(proto, output_names)
         exporter = f"keras {keras.__version__}, tf2onnx {tf2onnx.__version__}"
@@ -166,8 +192,8 @@ def _export(model, source, out_onnx, input_name, output_names, probe, kind, refe
             "source_sha256": file_sha256(source),
             "exporter": exporter,
         }
-        got = ort.InferenceSession(proto.SerializeToString()).run(None, {input_name: probe})
-        want = reference(probe, training=False)
+        got = ort.InferenceSession(proto.SerializeToString()).run(None, probe)
+        want = reference(feed, training=False)
         if isinstance(want, dict):
             want = [want[n] for n in output_names]
         elif not isinstance(want, list | tuple):
@@ -187,7 +213,7 @@ def _export(model, source, out_onnx, input_name, output_names, probe, kind, refe
     log.info("%s -> %s (%s; |ONNX - Keras| <= %.3g)", source, out_onnx, exporter, diff)
     return {
         **meta,
-        "input": [input_name, list(spec.shape)],
+        "inputs": {name: list(spec.shape) for name, spec in specs.items()},
         "outputs": list(output_names),
         "max_abs_diff": diff,
     }

@@ -8,8 +8,9 @@ format="onnx")``), and every later job loads only the ``.onnx`` file.
 - :class:`OnnxModel`: the per-frame CNN. ``OnnxModel(path, threads).predict(crops)`` with crops
   (N, S, S) gray 0-255 returns (probabilities (N, C), features (N, D)) float32.
 - :class:`OnnxSequenceModel`: a sequence model. ``.predict(x)`` with x (T, F) frame inputs
-  (all-zero rows masked, :func:`emotiontrack.sequence.frame_inputs`) returns (T, C)
-  probabilities.
+  (all-zero rows masked, :func:`emotiontrack.sequence.frame_inputs`), and for the refine model
+  also ``cnn_log_probabilities`` (T, C) (:func:`emotiontrack.sequence.cnn_log_probabilities`),
+  returns (T, C) probabilities; ``.predict_batch`` runs padded sessions (N, T, ...) at once.
 
 Both equal their Keras model within 1e-4 (checked at export, tested per architecture).
 """
@@ -30,6 +31,8 @@ class _Session:
     metadata (:mod:`emotiontrack.export`) in ``.metadata``."""
 
     kind = ""
+    inputs: tuple[str, ...] = ()  # required (none named: the model's single input)
+    optional_inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
 
     def __init__(self, path: str | Path, threads: int = 1):
@@ -54,9 +57,16 @@ class _Session:
             )
         except Exception as e:  # onnxruntime raises its own exception types for a bad file
             raise UserInputError(f"{self.path}: cannot load as an ONNX model ({e})") from None
-        (inp,) = self._session.get_inputs()
-        self.input_name = inp.name
-        self.input_shape = tuple(inp.shape)
+        self.input_shapes = {i.name: tuple(i.shape) for i in self._session.get_inputs()}
+        expected = self.inputs or tuple(self.input_shapes)[:1]
+        allowed = {*expected, *self.optional_inputs}
+        if not allowed >= set(self.input_shapes) or not set(expected) <= set(self.input_shapes):
+            raise UserInputError(
+                f"{self.path}: ONNX model has inputs {list(self.input_shapes)}, expected "
+                f"{list(expected)}; " + EXPORT_HINT.format(kind=self.kind, path=self.path)
+            )
+        self.input_name = expected[0]
+        self.input_shape = self.input_shapes[self.input_name]
         names = [o.name for o in self._session.get_outputs()]
         missing = [n for n in self.outputs if n not in names]
         if missing:
@@ -68,8 +78,9 @@ class _Session:
         self.metadata = dict(self._session.get_modelmeta().custom_metadata_map)
         self.engine = f"onnxruntime {ort.__version__}"
 
-    def _run(self, x: np.ndarray) -> list[np.ndarray]:
-        return self._session.run(list(self.outputs), {self.input_name: x})
+    def _run(self, x: np.ndarray | dict[str, np.ndarray]) -> list[np.ndarray]:
+        feed = x if isinstance(x, dict) else {self.input_name: x}
+        return self._session.run(list(self.outputs), feed)
 
 
 class OnnxModel(_Session):
@@ -115,9 +126,13 @@ class OnnxModel(_Session):
 
 class OnnxSequenceModel(_Session):
     """A sequence model (``results/models/sequence/{model}.onnx``): input ``frames`` (N, T, F)
-    float32 with all-zero rows masked, output ``probabilities`` (N, T, C)."""
+    float32 with all-zero rows masked, for the refine model also ``cnn_log_probabilities``
+    (N, T, C) (``refines`` is then True); output ``probabilities`` (N, T, C). Batch and time
+    axes are dynamic."""
 
     kind = "sequence"
+    inputs = ("frames",)
+    optional_inputs = ("cnn_log_probabilities",)
     outputs = ("probabilities",)
 
     def __init__(self, path: str | Path, threads: int = 1):
@@ -129,12 +144,35 @@ class OnnxSequenceModel(_Session):
             )
         self.n_inputs = self.input_shape[2]
         self.n_classes = int(self._shapes["probabilities"][-1])
+        self.refines = "cnn_log_probabilities" in self.input_shapes
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """x (T, F) frame inputs of one session -> (T, C) float32 probabilities."""
+    def predict(self, x: np.ndarray, cnn_log_probabilities: np.ndarray | None = None) -> np.ndarray:
+        """x (T, F) frame inputs of one session [, (T, C) CNN log probabilities, required by a
+        refine model] -> (T, C) float32 probabilities."""
+        logp = None if cnn_log_probabilities is None else np.asarray(cnn_log_probabilities)[None]
+        return self.predict_batch(np.asarray(x)[None], logp)[0]
+
+    def predict_batch(
+        self, x: np.ndarray, cnn_log_probabilities: np.ndarray | None = None
+    ) -> np.ndarray:
+        """x (N, T, F) frame inputs (sessions padded with all-zero rows) [, (N, T, C) CNN log
+        probabilities] -> (N, T, C) float32 probabilities."""
         x = np.asarray(x, np.float32)
-        if x.ndim != 2 or (isinstance(self.n_inputs, int) and x.shape[1] != self.n_inputs):
+        if x.ndim != 3 or (isinstance(self.n_inputs, int) and x.shape[2] != self.n_inputs):
             raise ValueError(
-                f"{self.path}: expected frame inputs (T, {self.n_inputs}), got {x.shape}"
+                f"{self.path}: expected frame inputs (T, {self.n_inputs}), got {x.shape[1:]}"
             )
-        return self._run(x[None])[0][0]
+        feed = {"frames": x}
+        if self.refines:
+            if cnn_log_probabilities is None:
+                raise ValueError(
+                    f"{self.path}: a refine model needs the CNN's log probabilities as well"
+                )
+            logp = np.asarray(cnn_log_probabilities, np.float32)
+            if logp.shape != (*x.shape[:2], self.n_classes):
+                raise ValueError(
+                    f"{self.path}: expected CNN log probabilities {(*x.shape[:2], self.n_classes)}"
+                    f", got {logp.shape}"
+                )
+            feed["cnn_log_probabilities"] = logp
+        return self._run(feed)[0]

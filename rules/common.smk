@@ -277,9 +277,7 @@ def predict_inputs(wildcards):
     return {
         "features": f"results/features/{wildcards.participant}_{wildcards.condition}.h5",
         "choice": "results/evaluation/chosen_method.json",
-        "models": per_session(
-            "results/models/sequence/{session}.keras", PREDICT_MODELS
-        ),
+        "models": per_session("results/models/sequence/{session}.onnx", PREDICT_MODELS),
     }
 
 

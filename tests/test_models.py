@@ -21,7 +21,7 @@ from emotiontrack.cnn import (  # noqa: E402
     plot_sample_predictions,
     train_cnn,
 )
-from emotiontrack.export import export_cnn  # noqa: E402
+from emotiontrack.export import export_cnn, export_sequence  # noqa: E402
 from emotiontrack.features import extract_features  # noqa: E402
 from emotiontrack.formats import Frames, write_frames  # noqa: E402
 from emotiontrack.pseudolabels import make_pseudolabels  # noqa: E402
@@ -30,9 +30,9 @@ from emotiontrack.sequence import (  # noqa: E402
     frame_inputs,
     predict_session,
     split_participants,
-    train_sequence_model,
     windows,
 )
+from emotiontrack.sequence_training import train_sequence_model  # noqa: E402
 
 
 def dataset(n, seed):
@@ -287,8 +287,9 @@ def test_lstm_smooths_flickering_pseudo_labels(trained, tmp_path):
         learning_rate=0.01,
     )
     assert info["validation_participants"] == ["p3"]
+    export_sequence(tmp_path / "lstm.keras", tmp_path / "lstm.onnx")  # what predict jobs run
     df = predict_session(
-        tmp_path / "p1_f.h5", tmp_path / "lstm.keras", tmp_path / "pred.csv", EMOTIONS
+        tmp_path / "p1_f.h5", tmp_path / "lstm.onnx", tmp_path / "pred.csv", EMOTIONS
     )
     assert list(df.columns) == [
         "time_s",

@@ -11,6 +11,9 @@ from emotiontrack.tfutil import configure_tf
 
 configure_tf(2, 0)
 
+import keras  # noqa: E402
+
+from emotiontrack.export import export_sequence  # noqa: E402
 from emotiontrack.formats import (  # noqa: E402
     Features,
     PseudoLabels,
@@ -21,10 +24,11 @@ from emotiontrack.formats import (  # noqa: E402
 from emotiontrack.sequence import (  # noqa: E402
     SEQUENCE_MODELS,
     TrainingSession,
-    build_sequence_model,
+    cnn_log_probabilities,
+    frame_inputs,
     predict_session,
-    train_sequence_model,
 )
+from emotiontrack.sequence_training import build_sequence_model, train_sequence_model  # noqa: E402
 
 
 def write_files(tmp_path, name, feats, probs, found, cnn_label) -> TrainingSession:
@@ -40,6 +44,24 @@ def write_files(tmp_path, name, feats, probs, found, cnn_label) -> TrainingSessi
     return TrainingSession(
         name.split("_")[0], str(tmp_path / f"{name}.h5"), str(tmp_path / f"{name}.npy")
     )
+
+
+def exported(keras_path):
+    """The ONNX export of a saved sequence model, beside it: what the predict jobs run."""
+    onnx_path = keras_path.with_suffix(".onnx")
+    export_sequence(keras_path, onnx_path)
+    return onnx_path
+
+
+def keras_timeline(keras_path, features_h5, use_probabilities=False):
+    """(T, C) probabilities of the Keras model itself over a session's features file."""
+    model = keras.models.load_model(keras_path, compile=False)
+    data = read_features(features_h5, EMOTIONS)
+    found, cnn = data.face_found, data.probabilities
+    x = frame_inputs(data.features, found, cnn if use_probabilities else None)[None]
+    if len(model.inputs) > 1:
+        x = {"frames": x, "cnn_log_probabilities": cnn_log_probabilities(cnn, found)[None]}
+    return np.asarray(model(x, training=False)["probabilities"])[0]
 
 
 @pytest.mark.parametrize("kind", SEQUENCE_MODELS)
@@ -104,9 +126,12 @@ def test_train_and_predict_each_kind(tmp_path):
         hist = pd.read_csv(tmp_path / f"{kind}.csv")
         assert {"loss", "accuracy", "val_loss"} <= set(hist.columns), kind
         df = predict_session(
-            tmp_path / "p0_A.h5", tmp_path / f"{kind}.keras", tmp_path / "p.csv", EMOTIONS
+            tmp_path / "p0_A.h5", exported(tmp_path / f"{kind}.keras"), tmp_path / "p.csv", EMOTIONS
         )
         assert len(df) == 60 and np.allclose(df[EMOTIONS].sum(axis=1), 1, atol=1e-3)
+        # the trained model's ONNX export gives the Keras model's timeline on the face frames
+        want = keras_timeline(tmp_path / f"{kind}.keras", tmp_path / "p0_A.h5")
+        assert np.abs(df[EMOTIONS].to_numpy()[found] - want[found]).max() < 1e-4, kind
 
 
 def test_target_smoothing_removes_isolated_pseudo_label_errors(tmp_path):
@@ -134,7 +159,7 @@ def test_untrained_refine_model_is_the_per_frame_cnn(tmp_path):
     write_features(tmp_path / "p0_A.h5", replace(f, probabilities=probs))
     build_sequence_model(17, 7, kind="refine", units=8).save(tmp_path / "refine.keras")
     df = predict_session(
-        tmp_path / "p0_A.h5", tmp_path / "refine.keras", tmp_path / "p.csv", EMOTIONS
+        tmp_path / "p0_A.h5", exported(tmp_path / "refine.keras"), tmp_path / "p.csv", EMOTIONS
     )
     out = pd.read_csv(tmp_path / "p.csv")[EMOTIONS].to_numpy()
     expected = probs.copy()
@@ -186,8 +211,10 @@ def test_trained_refine_model_corrects_a_noisy_cnn(tmp_path):
         delta_penalty=0.01,
     )
     df = predict_session(
-        tmp_path / "q9_A.h5", tmp_path / "refine.keras", tmp_path / "q.csv", EMOTIONS
+        tmp_path / "q9_A.h5", exported(tmp_path / "refine.keras"), tmp_path / "q.csv", EMOTIONS
     )
+    want = keras_timeline(tmp_path / "refine.keras", tmp_path / "q9_A.h5")
+    assert np.abs(df[EMOTIONS].to_numpy()[found] - want[found]).max() < 1e-4  # ONNX = Keras
     cnn = (df["cnn_label"][found] == truth[found]).mean()
     refined = (df["label"][found] == truth[found]).mean()
     assert cnn < 0.85

@@ -1,11 +1,8 @@
+from emotiontrack.choice import predict_with_method
 from emotiontrack.logs import step_logging
-from emotiontrack.tfutil import configure_tf
 
 p = snakemake.params
 with step_logging(snakemake.log[0]) as log:
-    configure_tf(snakemake.threads)
-    from emotiontrack.choice import predict_with_method
-
     choice = predict_with_method(
         snakemake.input.features,
         snakemake.input.choice,
@@ -13,5 +10,6 @@ with step_logging(snakemake.log[0]) as log:
         snakemake.output.csv,
         p.emotions,
         use_probabilities=p.use_probabilities,
+        threads=snakemake.threads,
     )
     log.info("method: %s", choice["method"])

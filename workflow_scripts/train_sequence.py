@@ -8,7 +8,8 @@ with step_logging(snakemake.log[0]) as log:
     # the GPUs a scheduler gave this job (SLURM sets it for --gpus jobs)
     log.info("CUDA_VISIBLE_DEVICES=%s", os.environ.get("CUDA_VISIBLE_DEVICES", ""))
     configure_tf(snakemake.threads, p.seed)
-    from emotiontrack.sequence import TrainingSession, train_sequence_model
+    from emotiontrack.sequence import TrainingSession
+    from emotiontrack.sequence_training import train_sequence_model
 
     sessions = [
         TrainingSession(participant, f, pl, aug)
