@@ -113,7 +113,7 @@ def ensure_model(model: str | None) -> Path:
     if model and model.endswith(".onnx"):
         return Path(model)
     from emotiontrack.pretrained import BUILTIN
-    from emotiontrack.tfutil import file_sha256
+    from emotiontrack.video import sha256sum
 
     CACHE.mkdir(parents=True, exist_ok=True)
     if not model:
@@ -123,7 +123,7 @@ def ensure_model(model: str | None) -> Path:
         keras_file = CACHE / f"{model}_7.keras"
         make, tag = f"save_pretrained({model!r}, EMOTIONS, out)", keras_file.stem
     else:  # a file: cached by content
-        digest = file_sha256(model)[:12]
+        digest = sha256sum(model)[:12]
         if model.endswith(".keras"):
             keras_file, make = Path(model), ""
         else:

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .tfutil import file_sha256
+from .video import sha256sum
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def _export(model, source, out_onnx, probe: dict, output_names, kind, reference=
         meta = {
             "kind": kind,
             "source": Path(source).name,
-            "source_sha256": file_sha256(source),
+            "source_sha256": sha256sum(source),
             "exporter": exporter,
         }
         got = ort.InferenceSession(proto.SerializeToString()).run(None, probe)
@@ -254,7 +254,7 @@ def cached_onnx(model: str, emotions: list[str] | None = None) -> Path:
 
     from . import UserInputError
     from .pretrained import BUILTIN, resolve, save_pretrained
-    from .tfutil import file_sha256
+    from .video import sha256sum
 
     builtin = model in BUILTIN
     if builtin and not emotions:
@@ -263,7 +263,7 @@ def cached_onnx(model: str, emotions: list[str] | None = None) -> Path:
     if not source.is_file():
         raise UserInputError(f"{model}: model file not found")
     key = hashlib.sha256(
-        f"{file_sha256(source)}:{','.join(emotions or []) if builtin else ''}".encode()
+        f"{sha256sum(source)}:{','.join(emotions or []) if builtin else ''}".encode()
     ).hexdigest()[:16]
     root = Path(os.environ.get("EMOTIONTRACK_CACHE", Path.home() / ".cache" / "emotiontrack"))
     out = root / "models" / f"{Path(model).stem}-{key}.onnx"

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from . import UserInputError
 from .crops import CropGeometry, classify, model_crops, read_geometry
 from .formats import FPS, Features, Frames, open_faces, read_frames, write_features
-from .tfutil import file_sha256
+from .video import sha256sum
 
 log = logging.getLogger(__name__)
 
@@ -42,22 +42,16 @@ def resize_faces(faces: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def load_cnn(model_path: str | Path, threads: int = 1, emotions: list[str] | None = None):
+def load_cnn(model_path: str | Path, threads: int = 1):
     """The CNN of ``model_path`` (an ``.onnx`` export, :mod:`emotiontrack.export`) as a function
     (N, S, S) uint8 -> (features (N, D), probabilities (N, C)) float32, plus its input size S,
     class count C, feature width D and a provenance string. Run by onnxruntime
     (:class:`~emotiontrack.inference.OnnxModel`) on ``threads`` CPU threads: TensorFlow is never
-    imported. Raises UserInputError for a file that is not such a model.
-
-    The CLI and the service may also name a built-in pretrained model
-    (:data:`emotiontrack.pretrained.BUILTIN`, wrapped for ``emotions``) or a ``.keras``/``.h5``
-    model: its ONNX export is made once and cached (:func:`emotiontrack.export.cached_onnx`)."""
+    imported. Raises UserInputError for a file that is not such a model. (The CLI and the service
+    also take a built-in model's name or a ``.keras`` file: `emotiontrack.live._load_model`
+    exports it to ONNX once, cached, then calls this.)"""
     from .inference import OnnxModel
 
-    if not str(model_path).endswith(".onnx"):
-        from .export import cached_onnx
-
-        model_path = cached_onnx(str(model_path), emotions)
     net = OnnxModel(model_path, threads)
 
     def run(crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,6 +78,7 @@ def extract_features(
     chunk: int = 256,
     threads: int = 1,
     cnn: tuple | None = None,
+    model_sha256: str | None = None,
 ) -> dict:
     """Run the CNN over the face crops of ``frames_h5`` (only frames with a face, ``chunk`` frames
     read at a time, so the crops never are all in memory; the outputs are, T x (D + C) float32,
@@ -92,13 +87,11 @@ def extract_features(
     sidecar, :func:`~emotiontrack.crops.read_geometry`), cut from the stored wide crops
     (:func:`~emotiontrack.crops.model_crops`); None feeds the stored crops whole, resized to the
     model's input. ``threads``: see :func:`load_cnn`; ``cnn``: its result when already loaded
-    (a service that keeps the model in memory; ``model_path`` is then only recorded).
+    (a service that keeps the model in memory; ``model_path`` is then only recorded, with
+    ``model_sha256``, the hash of the model's file, when it is a name and not a file).
     Returns a summary dict (n_frames, n_faces, feature_dim)."""
-    from .pretrained import BUILTIN, resolve
-
     geometry = read_geometry(crop) if isinstance(crop, (str, Path)) else crop
     run, size, n_classes, dim, engine_name = cnn or load_cnn(model_path, threads)
-    model_file = resolve(str(model_path)) if str(model_path) in BUILTIN else model_path
     if n_classes != len(emotions):
         raise ValueError(
             f"{model_path}: model has {n_classes} outputs "
@@ -130,7 +123,7 @@ def extract_features(
             feats[k, s + sel], probs[k, s + sel] = f, p
     attrs = {
         "model": str(model_path),
-        "model_sha256": file_sha256(model_file),
+        "model_sha256": model_sha256 or sha256sum(model_path),
         "inference": engine_name,
         FPS: fr.fps,
         "source": str(fr.attrs.get("source", "")),

@@ -146,7 +146,12 @@ def _load_model(model: str, emotions: list[str], threads: int = 1):
             f"built-in models: {', '.join(_builtin_names())})"
         )
     try:
-        cnn = load_cnn(model, threads, emotions)
+        path = model
+        if not model.endswith(".onnx"):
+            from .export import cached_onnx
+
+            path = cached_onnx(model, emotions)  # exported once, then cached
+        cnn = load_cnn(path, threads)
     except UserInputError:
         raise
     except Exception as e:  # Keras and OpenCV raise many types for a bad file
@@ -184,6 +189,14 @@ def _builtin_names() -> list[str]:
     from .pretrained import BUILTIN
 
     return list(BUILTIN)
+
+
+def model_sha256(model: str) -> str:
+    """The SHA-256 of ``model``'s file (a built-in model's weights file for its name)."""
+    from .pretrained import BUILTIN, resolve
+    from .video import sha256sum
+
+    return sha256sum(resolve(model) if model in BUILTIN else model)
 
 
 # --------------------------------------------------------------------------------------------
@@ -544,7 +557,14 @@ def video_timeline(
         )
     geometry = model_geometry(str(model), cnn[1])
     extract_features(
-        paths["frames"], model, paths["features"], emotions, crop=geometry, threads=threads, cnn=cnn
+        paths["frames"],
+        model,
+        paths["features"],
+        emotions,
+        crop=geometry,
+        threads=threads,
+        cnn=cnn,
+        model_sha256=model_sha256(str(model)),
     )
     data = read_features(paths["features"], emotions)
     cnn_timeline = Predictions.from_probabilities(data, data.probabilities)

@@ -208,7 +208,7 @@ def save_pretrained(spec: str, emotions: list[str], out_model: str | Path) -> di
     """Write the wrapped model of :func:`load_pretrained` to ``out_model`` (``.keras``), usable
     wherever the study's own CNN file is (feature extraction, evaluation). Returns provenance:
     spec, source file, input size, feature size, emotions."""
-    from .tfutil import file_sha256
+    from .video import sha256sum
 
     source = resolve(spec)
     model = load_pretrained(spec, emotions)
@@ -218,7 +218,7 @@ def save_pretrained(spec: str, emotions: list[str], out_model: str | Path) -> di
     return {
         "spec": str(spec),
         "source": str(source),
-        "source_sha256": file_sha256(source),
+        "source_sha256": sha256sum(source),
         "input_size": int(model.input_shape[1]),
         "feature_dim": int(model.get_layer(FEATURES_LAYER).output.shape[-1]),
         "emotions": list(emotions),

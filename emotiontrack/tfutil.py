@@ -1,10 +1,8 @@
-"""TensorFlow set-up shared by every step that runs a model: thread pools, seeds, determinism."""
+"""TensorFlow set-up for the steps that train or export a model: threads, seeds, determinism."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -23,12 +21,3 @@ def configure_tf(threads: int = 1, seed: int = 0) -> None:
         pass
     keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex SHA-256 of a model file: its identity, recorded with every output it produced."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()

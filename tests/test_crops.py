@@ -78,7 +78,9 @@ def pretrained_cnn(tmp_path_factory):
     d = tmp_path_factory.mktemp("pretrained")
     info = save_pretrained(SPEC, EMOTIONS, d / "cnn.keras")
     write_crop(SPEC, info["input_size"], d / "cnn_crop.json")
-    run = load_cnn(d / "cnn.keras", threads=2)[0]
+    from emotiontrack.export import cached_onnx
+
+    run = load_cnn(cached_onnx(str(d / "cnn.keras"), EMOTIONS), threads=2)[0]
     return d, run, read_geometry(d / "cnn_crop.json")
 
 

@@ -16,7 +16,8 @@ import pytest
 from conftest import EMOTIONS, REPO, randomised_cnn
 
 from emotiontrack import UserInputError
-from emotiontrack.tfutil import configure_tf, file_sha256
+from emotiontrack.tfutil import configure_tf
+from emotiontrack.video import sha256sum
 
 configure_tf(2, 0)
 
@@ -101,7 +102,7 @@ def test_cnn_export_gives_keras_outputs(name, tmp_path, real_crops, request):
     net = OnnxModel(onnx_path, threads=1)
     size = int(model.input_shape[1])
     assert (net.input_size, net.n_classes, net.feature_dim) == (size, 7, 128)
-    assert net.metadata["source_sha256"] == file_sha256(path)
+    assert net.metadata["source_sha256"] == sha256sum(path)
     X = np.concatenate(
         [
             resize_faces(real_crops, size),
@@ -346,7 +347,7 @@ def test_session_jobs_run_without_tensorflow(
         crops = model_crops(fr["faces"][...][found], fr.attrs["margin"], geometry)
         f, p = ft["features"][...], ft["probabilities"][...]
         assert ft.attrs["inference"].startswith("onnxruntime")
-        assert ft.attrs["model_sha256"] == file_sha256(d / "cnn.onnx")
+        assert ft.attrs["model_sha256"] == sha256sum(d / "cnn.onnx")
     assert 5 <= found.sum() < len(found)  # faces, then none
     f_keras, p_keras = batched_outputs(
         keras.models.load_model(pretrained_cnn[0], compile=False), crops
