@@ -80,7 +80,10 @@ def pretrained_cnn(tmp_path_factory):
     write_crop(SPEC, info["input_size"], d / "cnn_crop.json")
     from emotiontrack.export import cached_onnx
 
-    run = load_cnn(cached_onnx(str(d / "cnn.keras"), EMOTIONS), threads=2)[0]
+    import shutil
+
+    shutil.copy(cached_onnx(str(d / "cnn.keras"), EMOTIONS), d / "cnn.onnx")  # as export_cnn
+    run = load_cnn(d / "cnn.onnx", threads=2)[0]
     return d, run, read_geometry(d / "cnn_crop.json")
 
 
@@ -97,7 +100,7 @@ def test_features_job_cuts_the_crop_the_image_function_cuts(pretrained_cnn, real
     detector = face_finder(track=False)
     extract_frames(video, tmp_path / "fr.h5", sample_fps=1, detector=detector)
     extract_features(
-        tmp_path / "fr.h5", d / "cnn.keras", tmp_path / "ft.h5", EMOTIONS, crop=d / "cnn_crop.json"
+        tmp_path / "fr.h5", d / "cnn.onnx", tmp_path / "ft.h5", EMOTIONS, crop=d / "cnn_crop.json"
     )
     with h5py.File(tmp_path / "fr.h5") as fr, h5py.File(tmp_path / "ft.h5") as ft:
         found, boxes, stored = fr["face_found"][...], fr["boxes"][...], fr["faces"][...]
@@ -118,7 +121,7 @@ def test_features_job_cuts_the_crop_the_image_function_cuts(pretrained_cnn, real
     # augmented copies keep what the cut needs; a geometry for another input size is refused
     augment_session(tmp_path / "fr.h5", tmp_path / "aug.h5", copies=2, seed=1)
     extract_features(
-        tmp_path / "aug.h5", d / "cnn.keras", tmp_path / "aug_ft.h5", EMOTIONS, crop=geometry
+        tmp_path / "aug.h5", d / "cnn.onnx", tmp_path / "aug_ft.h5", EMOTIONS, crop=geometry
     )
     with h5py.File(tmp_path / "aug.h5") as a, h5py.File(tmp_path / "aug_ft.h5") as ft:
         assert a.attrs["margin"] == STORED_MARGIN and np.array_equal(a["boxes"][...], boxes)
@@ -127,7 +130,7 @@ def test_features_job_cuts_the_crop_the_image_function_cuts(pretrained_cnn, real
     with pytest.raises(UserInputError, match="does not match"):
         extract_features(
             tmp_path / "fr.h5",
-            d / "cnn.keras",
+            d / "cnn.onnx",
             tmp_path / "x.h5",
             EMOTIONS,
             crop=CropGeometry(size=48, margin=0.1),
