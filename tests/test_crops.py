@@ -78,9 +78,9 @@ def pretrained_cnn(tmp_path_factory):
     d = tmp_path_factory.mktemp("pretrained")
     info = save_pretrained(SPEC, EMOTIONS, d / "cnn.keras")
     write_crop(SPEC, info["input_size"], d / "cnn_crop.json")
-    from emotiontrack.export import cached_onnx
-
     import shutil
+
+    from emotiontrack.export import cached_onnx
 
     shutil.copy(cached_onnx(str(d / "cnn.keras"), EMOTIONS), d / "cnn.onnx")  # as export_cnn
     run = load_cnn(d / "cnn.onnx", threads=2)[0]
