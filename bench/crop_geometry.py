@@ -40,8 +40,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
+from emotiontrack.annotations import load_annotation, truth_at  # noqa: E402
 from emotiontrack.crops import CropGeometry, classify, model_crops  # noqa: E402
-from emotiontrack.evaluate import load_annotation, truth_at  # noqa: E402
 from emotiontrack.faces import face_finder  # noqa: E402
 from emotiontrack.frames import extract_frames  # noqa: E402
 from emotiontrack.recognise import faces_in_image  # noqa: E402

@@ -269,7 +269,7 @@ def check_annotation(
     times the video's length and more), are an error (with the likely unit mistake),
     some past the end or an annotation covering a sixtieth of the video are warnings. ``where``
     names the sheet row. Returns the warnings."""
-    from .evaluate import load_annotation
+    from .annotations import load_annotation
 
     try:
         ann = load_annotation(path, emotions)

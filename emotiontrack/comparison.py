@@ -25,16 +25,9 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
+from .annotations import load_annotation, truth_at, visible_at
 from .baselines import estimate_transitions, moving_average, moving_median, viterbi
-from .evaluate import (
-    NO_GROUND_TRUTH,
-    SUBSETS,
-    classification_metrics,
-    load_annotation,
-    plot_confusion,
-    truth_at,
-    visible_at,
-)
+from .evaluate import NO_GROUND_TRUTH, SUBSETS, classification_metrics, plot_confusion
 from .formats import read_features, read_predictions, read_pseudolabels
 
 matplotlib.use("Agg")

@@ -12,14 +12,9 @@ from conftest import REPO
 from matplotlib.image import imread
 
 from emotiontrack import UserInputError
+from emotiontrack.annotations import load_annotation, truth_at, visible_at
 from emotiontrack.comparison import evaluate_and_compare, evaluation_result, frame_scores
-from emotiontrack.evaluate import (
-    classification_metrics,
-    load_annotation,
-    plot_confusion,
-    truth_at,
-    visible_at,
-)
+from emotiontrack.evaluate import classification_metrics, plot_confusion
 from emotiontrack.formats import Features, Predictions, write_features
 from emotiontrack.formats import write_predictions as write_predictions_csv
 

@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score
 from studies import prepare, snakemake
 
-from emotiontrack.evaluate import load_annotation, truth_at
+from emotiontrack.annotations import load_annotation, truth_at
 
 pytestmark = pytest.mark.e2e
 

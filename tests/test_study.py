@@ -214,7 +214,7 @@ def _demo_video(args):
 
 def generated_shares(d, sessions, times) -> pd.DataFrame:
     """Share of the sampled frames each emotion is the generated (annotated) one, per session."""
-    from emotiontrack.evaluate import load_annotation, truth_at
+    from emotiontrack.annotations import load_annotation, truth_at
 
     rows = []
     for s in sessions:
