@@ -226,7 +226,7 @@ def plot_embedding(
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 
-    from .trends import emotion_colors
+    from .series import emotion_colors
 
     fig, ax = plt.subplots(figsize=(8, 7))
     used = method

@@ -35,7 +35,7 @@ from scipy import stats
 
 from . import UserInputError
 from .formats import read_features, read_predictions
-from .trends import _estimate_fps, emotion_colors, smooth
+from .series import emotion_colors, estimate_fps, smooth
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -145,7 +145,7 @@ def read_timeline(session: dict, emotions: list[str], timeline: str) -> dict:
         # the workflow's decision, whichever method made it
         index = {e: i for i, e in enumerate(emotions)}
         label = np.array([index.get(v, -1) for v in p.label], dtype=int)
-        fps = _estimate_fps(time)
+        fps = estimate_fps(time)
     elif timeline == "cnn":
         f = read_features(session["features"], emotions)
         probs, time, face, fps = (

@@ -32,7 +32,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -43,42 +42,14 @@ from matplotlib.lines import Line2D
 from matplotlib.offsetbox import AnnotationBbox, OffsetImage, TextArea, VPacker
 from matplotlib.patches import Patch
 from matplotlib.transforms import blended_transform_factory
-from scipy.signal import find_peaks, savgol_filter
+from scipy.signal import find_peaks
 
 from emotiontrack import UserInputError
 from emotiontrack.formats import open_faces, read_frames, read_predictions, write_trends
-from emotiontrack.labels import canonical
-
-DEFAULT_FPS = 5.0
-"""Sampling rate assumed when it cannot be estimated from ``time_s`` (frames per second)."""
+from emotiontrack.series import emotion_colors, estimate_fps, smooth
 
 MIN_ANNOTATION_GAP_S = 2.0
 """Smallest time between two annotated extrema on the chart (seconds)."""
-
-# Fixed, colour-blind-friendly-ish colours for the FER2013 names (plus contempt, used by CK+).
-EMOTION_COLORS: dict[str, str] = {
-    "angry": "#d62728",  # red
-    "disgust": "#2ca02c",  # green
-    "fear": "#9467bd",  # purple
-    "happy": "#ff9f1c",  # orange
-    "sad": "#1f77b4",  # blue
-    "surprise": "#e377c2",  # pink
-    "neutral": "#4d4d4d",  # dark grey
-    "contempt": "#8c564b",  # brown
-}
-
-_FALLBACK_COLORS = [
-    "#17becf",
-    "#bcbd22",
-    "#7b4173",
-    "#637939",
-    "#e7969c",
-    "#3182bd",
-    "#843c39",
-    "#31a354",
-    "#fd8d3c",
-    "#9e9ac8",
-]
 
 _NO_FACE_COLOR = "#d9d9d9"
 _REQUIRED_COLUMNS = ("time_s", "face_found")
@@ -87,66 +58,6 @@ _REQUIRED_COLUMNS = ("time_s", "face_found")
 # --------------------------------------------------------------------------------------------
 # numerics
 # --------------------------------------------------------------------------------------------
-
-
-def _fill_gaps(col: np.ndarray) -> np.ndarray:
-    """Linearly interpolate NaNs of a 1-D series over its index; edges take the nearest value."""
-    finite = np.isfinite(col)
-    if finite.all() or not finite.any():
-        return col.copy()
-    idx = np.arange(col.size)
-    return np.interp(idx, idx[finite], col[finite])
-
-
-def _window_length(n: int, fps: float, window_s: float) -> int:
-    """Odd Savitzky-Golay window (samples) for ``window_s`` seconds at ``fps``, clipped to ``n``."""
-    win = int(round(window_s * fps)) if np.isfinite(window_s * fps) else 1
-    win = max(win, 1)
-    if win % 2 == 0:
-        win += 1
-    if win > n:
-        win = n if n % 2 == 1 else n - 1
-    return max(win, 1)
-
-
-def smooth(probs: np.ndarray, fps: float, window_s: float = 2.0, polyorder: int = 2) -> np.ndarray:
-    """Smooth per-emotion probability series with a Savitzky-Golay filter.
-
-    Args:
-        probs: (T, C) probabilities in [0, 1]; rows (or single cells) may be NaN where the model
-            made no prediction. A 1-D (T,) array is treated as one column.
-        fps: sampling rate of the rows (frames per second); samples are assumed evenly spaced.
-        window_s: filter window in seconds; converted to an odd number of samples and clipped to T.
-        polyorder: polynomial order of the filter; lowered automatically when the window is too
-            short for it. Windows shorter than 3 samples (very short series, tiny ``window_s``)
-            leave the gap-filled series unsmoothed.
-
-    Returns:
-        (T, C) float array (same shape as ``probs``): NaN gaps filled by linear interpolation over
-        time (leading/trailing gaps take the nearest finite value), smoothed, clipped to [0, 1].
-        A column with no finite value at all stays all-NaN.
-    """
-    arr = np.asarray(probs, dtype=float)
-    one_d = arr.ndim == 1
-    if one_d:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(f"smooth expects a (T, C) array, got shape {arr.shape}")
-    if fps <= 0 or not np.isfinite(fps):
-        raise ValueError(f"fps must be a positive number, got {fps}")
-    out = np.full(arr.shape, np.nan)
-    n = arr.shape[0]
-    win = _window_length(n, fps, window_s)
-    order = min(max(int(polyorder), 0), win - 1)
-    for c in range(arr.shape[1]):
-        col = arr[:, c]
-        if not np.isfinite(col).any():
-            continue
-        filled = _fill_gaps(col)
-        if win >= 3:
-            filled = savgol_filter(filled, window_length=win, polyorder=order, mode="interp")
-        out[:, c] = np.clip(filled, 0.0, 1.0)
-    return out[:, 0] if one_d else out
 
 
 def _extrema_with_prominence(
@@ -185,19 +96,6 @@ def find_extrema(
     peaks, _ = _extrema_with_prominence(series, fps, prominence, min_distance_s, valleys=False)
     valleys, _ = _extrema_with_prominence(series, fps, prominence, min_distance_s, valleys=True)
     return peaks, valleys
-
-
-def _estimate_fps(time_s: np.ndarray) -> float:
-    """Frames per second from the median spacing of ``time_s``; DEFAULT_FPS if undeterminable."""
-    t = np.asarray(time_s, dtype=float)
-    t = t[np.isfinite(t)]
-    if t.size < 2:
-        return DEFAULT_FPS
-    dt = np.diff(t)
-    dt = dt[dt > 0]
-    if dt.size == 0:
-        return DEFAULT_FPS
-    return float(1.0 / np.median(dt))
 
 
 def _check_columns(df: pd.DataFrame, emotions: list[str], source: str) -> None:
@@ -244,7 +142,7 @@ def trend_table(
         raise UserInputError(
             f"predictions table: emotion columns must hold numbers or be empty ({exc})"
         ) from exc
-    fps = _estimate_fps(time_s)
+    fps = estimate_fps(time_s)
     sm = smooth(raw, fps, window_s=window_s) if len(raw) else raw.copy()
     out = pd.DataFrame({"time_s": time_s, "face_found": face.astype(int)})
     for i, name in enumerate(emotions):
@@ -287,39 +185,6 @@ def _open_frames(path: Path, n_rows: int, predictions_csv: Path) -> _Frames:
 # --------------------------------------------------------------------------------------------
 # chart
 # --------------------------------------------------------------------------------------------
-
-
-def emotion_colors(emotions: list[str]) -> dict[str, str]:
-    """Fixed colour per emotion name.
-
-    FER2013 names (and common synonyms such as ``happiness``) always get the same colour from
-    :data:`EMOTION_COLORS`; other names get distinct colours from a qualitative fallback palette,
-    in list order.
-
-    Args:
-        emotions: emotion names as they appear in the predictions' columns.
-
-    Returns:
-        Mapping from each name in ``emotions`` to a hex colour string.
-    """
-    colors: dict[str, str] = {}
-    used = set()
-    for name in emotions:
-        c = EMOTION_COLORS.get(canonical(name))
-        if c is not None and c not in used:
-            colors[name] = c
-            used.add(c)
-    spare = [c for c in _FALLBACK_COLORS if c not in used]
-    k = 0
-    for name in emotions:
-        if name in colors:
-            continue
-        if k < len(spare):
-            colors[name] = spare[k]
-        else:  # more than ~18 emotions: cycle through a large qualitative map
-            colors[name] = matplotlib.colors.to_hex(matplotlib.colormaps["tab20"](k % 20))
-        k += 1
-    return colors
 
 
 @dataclass
@@ -485,7 +350,7 @@ def _draw_chart(
     )
 
     # x range: the session, half a sample beyond the first/last row
-    dt = 1.0 / _estimate_fps(t)
+    dt = 1.0 / estimate_fps(t)
     x0, x1 = (float(t[0]) - dt / 2, float(t[-1]) + dt / 2) if n else (0.0, 1.0)
     ax.set_xlim(x0, x1)
     ax.set_ylim(-0.02, 1.02)
@@ -723,7 +588,7 @@ def plot_trends(
     write_trends(out_csv, table, emotions)
 
     face = table["face_found"].to_numpy() > 0
-    fps = _estimate_fps(table["time_s"].to_numpy(dtype=float))
+    fps = estimate_fps(table["time_s"].to_numpy(dtype=float))
     relevant = _relevant_emotions(table, emotions, fps) if face.any() else []
     min_gap = max(MIN_ANNOTATION_GAP_S, float(window_s))
     chosen = _select_extrema(table, emotions, face, fps, n_annotate, prominence, min_gap)
@@ -762,11 +627,4 @@ def plot_trends(
     }
 
 
-__all__ = [
-    "EMOTION_COLORS",
-    "emotion_colors",
-    "find_extrema",
-    "plot_trends",
-    "smooth",
-    "trend_table",
-]
+__all__ = ["find_extrema", "plot_trends", "trend_table"]

@@ -11,14 +11,8 @@ import pytest
 
 from emotiontrack import UserInputError
 from emotiontrack.formats import Frames, write_frames
-from emotiontrack.trends import (
-    EMOTION_COLORS,
-    emotion_colors,
-    find_extrema,
-    plot_trends,
-    smooth,
-    trend_table,
-)
+from emotiontrack.series import EMOTION_COLORS, emotion_colors, smooth
+from emotiontrack.trends import find_extrema, plot_trends, trend_table
 
 EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 FPS = 5.0
