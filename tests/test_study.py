@@ -224,14 +224,6 @@ def generated_shares(d, sessions, times) -> pd.DataFrame:
 
 
 @pytest.mark.e2e
-@pytest.mark.skip(
-    reason="not yet passing, so not run in CI (issue #11 stays open): the tiny study's models "
-    "(CNN 6 epochs on 900 images, sequence model 4 epochs) label its sessions only neutral or "
-    "surprise, never happy, so the happy difference cannot show; with the demo's models (CNN "
-    "30 epochs on 3,500 images, bilstm 40 epochs) this test's body passes (measured: happy "
-    "-0.253 generated, -0.252 recovered, q 0.029, 184 s); the tiny study needs a stronger tiny "
-    "model (not yet measured)",
-)
 def test_demo_design_is_recovered_from_the_workflows_predictions(study, tmp_path, capsys):
     """The demo's conditions differ by construction (emotiontrack.demo.DEFAULT_MIXES: happy 0.37
     of condA's segments, 0.03 of condB's). Ten new participants recorded in both conditions are
