@@ -135,7 +135,7 @@ def test_pretrained_mini_xception_with_bilstm(tmp_path, demo_inputs):
     pre = hashlib.sha256((d / "results/models/cnn_pretrained.keras").read_bytes()).hexdigest()
     assert exported == pre  # the ONNX file is the pretrained model's export
     m = json.loads((d / "results/evaluation/metrics.json").read_text())
-    assert "bilstm" in m["comparison"]["methods"]
+    assert "bilstm" in m["methods"] and "bilstm" in m["comparison"]["ranking_by_macro_f1"]
 
 
 def test_deep_elu_cnn_trains(tmp_path, demo_inputs):
