@@ -296,7 +296,7 @@ def test_report_builds_and_renders(study, tmp_path):
         text = page.inner_text("body")
         browser.close()
     assert not errors, errors
-    assert "EmotionTrack" in text and "Trends" in text, text[:2000]
+    assert "EmotionTrack" in text and "Emotion trends" in text, text[:2000]
 
 
 def test_editing_a_package_module_reruns_only_the_jobs_using_it(study, tmp_path):
@@ -321,7 +321,9 @@ def test_editing_a_package_module_reruns_only_the_jobs_using_it(study, tmp_path)
             shutil.copy2(src, code / part)
     d = tmp_path / "study"
     shutil.copytree(study, d, symlinks=True, ignore=shutil.ignore_patterns("locks", "incomplete"))
-    run = [*SNAKEMAKE[:3], "-s", str(code / "Snakefile"), "-d", str(d)]
+    # the copy's code files have other paths than the ones recorded (a changed input set):
+    # only their modification times are compared here
+    run = [*SNAKEMAKE[:3], "-s", str(code / "Snakefile"), "-d", str(d), "--rerun-triggers", "mtime"]
     before = subprocess.run([*run, "-n"], capture_output=True, text=True, timeout=300)
     assert "Nothing to be done" in before.stdout + before.stderr, before.stdout[-3000:]
     with open(code / "emotiontrack/trends.py", "a") as f:
