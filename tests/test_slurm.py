@@ -209,7 +209,7 @@ def test_tiny_study_on_slurm_matches_local_run(slurm_run, study, capsys):
         if name in GPU_RULES:
             assert "gres/gpu:fake=1" in rec["AllocTRES"].split(","), rec
             logs = (
-                [d / f"logs/{name}.log"]
+                [d / "logs/train_cnn.log"]
                 if name == "cnn"
                 else (d / "logs/train_sequence").glob("*.log")
             )
