@@ -20,6 +20,9 @@ pseudo labels          results/pseudolabels/{session}.npy/.json    :class:`Pseud
                                                                    :func:`write_pseudolabels`
 trends CSV             results/trends/{session}.csv                :func:`read_trends`,
                                                                    :func:`write_trends`
+labelled clip set      results/clips/{dataset}/clips.h5            :class:`ClipSet`,
+                                                                   :func:`read_clips`,
+                                                                   :func:`write_clips`
 =====================  ==========================================  ==============================
 
 Conventions shared by every file: time in seconds from the start of the video, one row per
@@ -536,3 +539,111 @@ def read_trends(path: str | Path, emotions: Sequence[str]) -> pd.DataFrame:
     assert list(df.columns) == cols, f"{path}: trend columns {list(df.columns)} != {cols}"
     df["dominant"] = df["dominant"].fillna("")
     return df
+
+
+# --------------------------------------------------------------------------------------------
+# labelled clip set HDF5 (the "Labelled clips" branch: results/clips/{dataset}/clips.h5)
+# --------------------------------------------------------------------------------------------
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class ClipSet:
+    """A labelled clip set after loading: every clip resampled to the same length T.
+
+    ``faces`` (N, T, S, S) uint8 grey face crops; ``present`` (N, T) bool (False: padding, or no
+    face found in that frame); ``labels`` (N,) int64 index into ``classes``; ``classes`` the label
+    names, in model-output order; ``subjects`` (N,) str; ``clip_ids`` (N,) str (the clip's name in
+    its dataset: file stem or folder); ``split`` (N,) str, one of :data:`SPLITS` (by subject: no
+    subject in two splits); ``valence`` / ``arousal`` (N, T) float32 on -1..1, NaN where the
+    dataset has none; ``landmarks`` (N, T, 468, 3) float32 face-mesh points in crop-relative
+    coordinates (x, y in 0..1 of the crop, z on the same scale), NaN where no face, or None when
+    not computed; ``attrs``: provenance (``source``, ``format``, ``length``, ``seed``, ...)."""
+
+    faces: np.ndarray
+    present: np.ndarray
+    labels: np.ndarray
+    classes: list[str]
+    subjects: np.ndarray
+    clip_ids: np.ndarray
+    split: np.ndarray
+    valence: np.ndarray
+    arousal: np.ndarray
+    landmarks: np.ndarray | None = None
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def length(self) -> int:
+        return int(self.faces.shape[1])
+
+    def subset(self, split: str) -> ClipSet:
+        """The clips of one split (same classes and attributes)."""
+        keep = self.split == split
+        lm = None if self.landmarks is None else self.landmarks[keep]
+        arrays = (
+            "faces",
+            "present",
+            "labels",
+            "subjects",
+            "clip_ids",
+            "split",
+            "valence",
+            "arousal",
+        )
+        return ClipSet(
+            **{k: getattr(self, k)[keep] for k in arrays},
+            classes=list(self.classes),
+            landmarks=lm,
+            attrs=dict(self.attrs),
+        )
+
+
+_CLIP_STR = ("subjects", "clip_ids", "split")
+_CLIP_NUM = ("faces", "present", "labels", "valence", "arousal")
+
+
+def write_clips(path: str | Path, cs: ClipSet) -> None:
+    """Write a clip set (see :class:`ClipSet`)."""
+    _check_clips(cs, path)
+    with h5py.File(path, "w") as h5:
+        for k in _CLIP_NUM:
+            h5.create_dataset(k, data=getattr(cs, k), compression="gzip" if k == "faces" else None)
+        for k in _CLIP_STR:
+            h5.create_dataset(
+                k, data=np.asarray(getattr(cs, k), dtype=object), dtype=h5py.string_dtype()
+            )
+        if cs.landmarks is not None:
+            h5.create_dataset("landmarks", data=cs.landmarks.astype(np.float32), compression="gzip")
+        h5.attrs.update({**cs.attrs, "classes": json.dumps(list(cs.classes))})
+
+
+def read_clips(path: str | Path, *, split: str | None = None) -> ClipSet:
+    """Read a clip set, all of it or one split's clips."""
+    with h5py.File(path, "r") as h5:
+        attrs = _attrs(h5)
+        assert "classes" in attrs, f"{path}: not a clip set of this version"
+        classes = json.loads(attrs.pop("classes"))
+        num = {k: h5[k][...] for k in _CLIP_NUM}
+        txt = {k: h5[k].asstr()[...].astype(str) for k in _CLIP_STR}
+        lm = h5["landmarks"][...] if "landmarks" in h5 else None
+    cs = ClipSet(**num, **txt, classes=classes, landmarks=lm, attrs=attrs)
+    _check_clips(cs, path)
+    return cs if split is None else cs.subset(split)
+
+
+def _check_clips(cs: ClipSet, path: str | Path) -> None:
+    N, T = cs.faces.shape[:2]
+    assert cs.faces.ndim == 4 and cs.faces.dtype == np.uint8, f"{path}: faces {cs.faces.shape}"
+    assert cs.present.shape == (N, T) and cs.present.dtype == bool, f"{path}: present"
+    assert cs.labels.shape == (N,) and cs.labels.min(initial=0) >= 0, f"{path}: labels"
+    assert cs.labels.max(initial=-1) < len(cs.classes), f"{path}: label outside classes"
+    assert cs.valence.shape == (N, T) and cs.arousal.shape == (N, T), f"{path}: valence/arousal"
+    for k in _CLIP_STR:
+        assert len(getattr(cs, k)) == N, f"{path}: {k}"
+    assert set(np.unique(cs.split)) <= set(SPLITS), f"{path}: split {set(cs.split)}"
+    if cs.landmarks is not None:
+        assert cs.landmarks.shape[:2] == (N, T) and cs.landmarks.shape[2:] == (468, 3), path
