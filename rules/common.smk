@@ -71,7 +71,8 @@ def empty_sheet():
 
 def check_clip_datasets(datasets, clip_only):
     """Each clip set's folder exists (unless generated: resources/demo/clips/<format>, the demo
-    set of its own format), and an afewva set's va_names file too; a clip-only study has sets."""
+    set of its own format), and an afewva set's va_names file too; a clip-only study has sets.
+    """
     where = f"{CONFIG_FILE}: key 'clips.datasets"
     if clip_only and not datasets:
         raise UserInputError(
@@ -90,7 +91,11 @@ def check_clip_datasets(datasets, clip_only):
             raise UserInputError(
                 f"{where}.{name}.path': clip set folder {d['path']!r} not found"
             )
-        if d["format"] == "afewva" and d["va_names"] and not Path(d["va_names"]).is_file():
+        if (
+            d["format"] == "afewva"
+            and d["va_names"]
+            and not Path(d["va_names"]).is_file()
+        ):
             raise UserInputError(
                 f"{where}.{name}.va_names': valence/arousal names file {d['va_names']!r} not found"
             )
