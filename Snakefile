@@ -32,6 +32,8 @@ include: "rules/predict.smk"
 include: "rules/trends.smk"
 include: "rules/evaluate.smk"
 include: "rules/study.smk"
+# Labelled clips: a branch of its own (clips.datasets), independent of the session sheet.
+include: "rules/clips_data.smk"
 
 
 rule all:

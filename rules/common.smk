@@ -1,6 +1,7 @@
 # Config and session-sheet loading, validation, wildcard constraints and input functions.
 # All the Python the rules need lives here; the stage files only declare rules.
 
+import os
 import re
 import sys
 from pathlib import Path
@@ -45,6 +46,61 @@ EXCLUDED = {}  # session -> why it was left out (bad_videos: exclude)
 VIDEOS = {}
 
 
+# ---- labelled clips: the clip sets (rules/clips_data.smk). A clip-only study (`sessions: ""`)
+# has no session sheet: the per-session rules then have no jobs and `all` asks only for the clip
+# targets. The per-frame CNN (and so the FER set and its checks) is needed by the sessions, and
+# by the clip models' frame-CNN baseline when there are clip sets.
+# The frames stage's face-finder keys the clip loaders detect with (every kept frame).
+CLIP_FINDER_KEYS = (
+    "detector",
+    "detector_model",
+    "detector_min_score",
+    "detector_min_face",
+    "detect_width",
+    "min_neighbors",
+)
+
+
+def empty_sheet():
+    """The session sheet of a clip-only study: no rows, the sheet's columns."""
+    import pandas as pd
+
+    columns = ["participant", "condition", "video", "split", "annotation"]
+    return pd.DataFrame(columns=columns, dtype=str).rename_axis("session")
+
+
+def check_clip_datasets(datasets, clip_only):
+    """Each clip set's folder exists (unless generated: resources/demo/clips/<format>, the demo
+    set of its own format), and an afewva set's va_names file too; a clip-only study has sets.
+    """
+    where = f"{CONFIG_FILE}: key 'clips.datasets"
+    if clip_only and not datasets:
+        raise UserInputError(
+            f"{CONFIG_FILE}: key 'sessions' is empty (a clip-only study) but "
+            "'clips.datasets' names no clip set: nothing to do"
+        )
+    for name, d in datasets.items():
+        path = os.path.normpath(d["path"])
+        if path.startswith("resources/demo/clips"):
+            if path != f"resources/demo/clips/{d['format']}":
+                raise UserInputError(
+                    f"{where}.{name}.path': {d['path']!r}: the generated demo sets are "
+                    "resources/demo/clips/<format> (ckplus, cremad, afewva) of the set's format"
+                )
+        elif not Path(path).is_dir():
+            raise UserInputError(
+                f"{where}.{name}.path': clip set folder {d['path']!r} not found"
+            )
+        if (
+            d["format"] == "afewva"
+            and d["va_names"]
+            and not Path(d["va_names"]).is_file()
+        ):
+            raise UserInputError(
+                f"{where}.{name}.va_names': valence/arousal names file {d['va_names']!r} not found"
+            )
+
+
 def check_inputs():
     """Run every up-front check; fill VIDEOS, WARNINGS and EXCLUDED; return the sheet."""
     checks.check_config(
@@ -52,11 +108,14 @@ def check_inputs():
         Path(workflow.basedir) / "config/schemas/config.schema.yaml",
         CONFIG_FILE,
     )
+    clip_only = not config["sessions"]
+    check_clip_datasets(config["clips"]["datasets"], clip_only)
+    uses_cnn = not clip_only or bool(config["clips"]["datasets"])
     fer_path, emotions = config["fer"]["path"], config["emotions"]
     image_classes = ()
-    trains_cnn = not config["cnn"]["pretrained"]
+    trains_cnn = not config["cnn"]["pretrained"] and uses_cnn
     generated_fer = fer_path.startswith(GENERATED)
-    if not generated_fer and not Path(fer_path).exists():
+    if uses_cnn and not generated_fer and not Path(fer_path).exists():
         raise UserInputError(
             f"{CONFIG_FILE}: key 'fer.path': FER training set {fer_path!r} not found"
         )
@@ -69,6 +128,8 @@ def check_inputs():
     checks.check_pretrained(config["cnn"]["pretrained"], emotions, CONFIG_FILE)
     if counts is not None:
         checks.check_training_images(emotions, counts, fer_path)
+    if clip_only:
+        return empty_sheet()
     sessions = load_sessions(
         config["sessions"],
         Path(workflow.basedir) / "config/schemas/sessions.schema.yaml",
@@ -101,6 +162,8 @@ try:
     SESSIONS = check_inputs()
 except UserInputError as e:
     sys.exit(f"EmotionTrack configuration error: {e}")
+CLIP_DATASETS = config["clips"]["datasets"]
+CLIP_ONLY = not config["sessions"]
 if WARNINGS and workflow.is_main_process:
     shown = [f"EmotionTrack warning: {w}" for w in WARNINGS[:10]]
     if len(WARNINGS) > 10:
@@ -184,7 +247,7 @@ VALIDATION = list(USED.index[USED["split"] == "validation"])
 # Sequence models the predict jobs may need: every candidate when a choice is made on validation
 # sessions, else only the default one.
 PREDICT_MODELS = COMPARED if VALIDATION else [SEQUENCE_MODEL]
-if not TRAIN:
+if not TRAIN and not CLIP_ONLY:
     sys.exit(
         "EmotionTrack configuration error: bad_videos: exclude left no training session "
         f"(excluded: {', '.join(EXCLUDED)}); fix or replace those videos"
@@ -195,6 +258,8 @@ wildcard_constraints:
     participant="|".join(map(re.escape, sorted(set(SESSIONS["participant"])))),
     condition="|".join(map(re.escape, sorted(set(SESSIONS["condition"])))),
     model="|".join(SEQUENCE_MODELS),
+    dataset="|".join(map(re.escape, CLIP_DATASETS)),
+    format="ckplus|cremad|afewva",
 
 
 def sequence_setting(key, model):
@@ -371,12 +436,64 @@ def study_inputs(wildcards):
     return {"timelines": per_session(STUDY_FILE, STUDY_SELECTED)}
 
 
+def clip_setting(key):
+    """A params function: clips.datasets.<dataset>.<key> of the {dataset} job."""
+
+    def setting(wildcards):
+        return CLIP_DATASETS[wildcards.dataset][key]
+
+    return setting
+
+
+def clip_root(dataset):
+    """The folder of a clip set (a generated demo set's path as its rule's output names it)."""
+    return os.path.normpath(CLIP_DATASETS[dataset]["path"])
+
+
+def va_clusters_inputs(wildcards):
+    d = CLIP_DATASETS[wildcards.dataset]
+    return {
+        "root": clip_root(wildcards.dataset),
+        **({"names": d["va_names"]} if d["va_names"] else {}),
+    }
+
+
+def load_clips_inputs(wildcards):
+    """The set's folder, and for afewva its valence/arousal clusters (its classes)."""
+    d = CLIP_DATASETS[wildcards.dataset]
+    clusters = f"results/clips/{wildcards.dataset}/va_clusters.json"
+    return {
+        "root": clip_root(wildcards.dataset),
+        **({"va_clusters": clusters} if d["format"] == "afewva" else {}),
+    }
+
+
+CLIP_FINDER = {k: config["frames"][k] for k in CLIP_FINDER_KEYS}
+
+
+def clip_data_targets():
+    """Each clip set's file, and for afewva sets the valence/arousal clusters and their plot."""
+    out = []
+    for name, d in CLIP_DATASETS.items():
+        out.append(f"results/clips/{name}/clips.h5")
+        if d["format"] == "afewva":
+            out += [
+                f"results/clips/{name}/va_clusters.json",
+                f"results/clips/{name}/va_clusters.png",
+            ]
+    return out
+
+
 def all_targets():
-    """What `snakemake` with no target builds: every session's trend chart and contact sheet,
-    the CNN's evaluation on the FER set's test split (unless a pretrained CNN has no FER set of
-    the user's to be scored on), the method choice, the study's evaluation report and its
-    condition comparison."""
+    """What `snakemake` with no target builds: the labelled-clips targets (clip_targets()), and,
+    unless the study is clip-only, every session's trend chart and contact sheet, the CNN's
+    evaluation on the FER set's test split (unless a pretrained CNN has no FER set of the user's
+    to be scored on), the method choice, the study's evaluation report and its condition
+    comparison."""
+    if CLIP_ONLY:
+        return clip_targets()
     return [
+        *clip_targets(),
         *per_session("results/excluded/{session}.txt", EXCLUDED),
         *per_session("results/trends/{session}.png", ALL),
         *per_session("results/frames/{session}_contact.png", ALL),
@@ -391,3 +508,9 @@ def all_targets():
 def excluded_reason(wildcards):
     """Why a session was left out (bad_videos: exclude)."""
     return EXCLUDED.get(f"{wildcards.participant}_{wildcards.condition}", "")
+
+
+# ---- labelled clips
+def clip_targets():
+    """Every labelled-clips target of clips.datasets (rules/clips_*.smk)."""
+    return clip_data_targets()

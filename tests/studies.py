@@ -59,13 +59,16 @@ def prepare(
     name: str, d: Path, config_changes: dict | None = None, extra_rows: list[str] = ()
 ) -> Path:
     """Lay out study ``name`` in folder ``d``: config/config.yaml (with ``config_changes``),
-    config/sessions.tsv (with ``extra_rows`` appended), and the files its sheet names."""
+    config/sessions.tsv (with ``extra_rows`` appended; none for a clip-only study without a
+    sheet), and the files its sheet names."""
     src = STUDIES / name
     (d / "config").mkdir(parents=True, exist_ok=True)
     cfg = merged(config(name), config_changes or {})
     (d / "config/config.yaml").write_text(yaml.safe_dump(cfg))
-    rows = (src / "sessions.tsv").read_text().splitlines()
-    (d / "config/sessions.tsv").write_text("\n".join([*rows, *extra_rows]) + "\n")
+    sheet = src / "sessions.tsv"  # none in a clip-only study (sessions: "")
+    rows = sheet.read_text().splitlines() if sheet.exists() else []
+    if rows or extra_rows:
+        (d / "config/sessions.tsv").write_text("\n".join([*rows, *extra_rows]) + "\n")
     if (src / "data").is_dir():
         shutil.copytree(src / "data", d / "data", dirs_exist_ok=True)
     listed = src / "media.yaml"
