@@ -34,6 +34,7 @@ include: "rules/evaluate.smk"
 include: "rules/study.smk"
 # Labelled clips: a branch of its own (clips.datasets), independent of the session sheet.
 include: "rules/clips_data.smk"
+include: "rules/clips_models.smk"
 
 
 rule all:

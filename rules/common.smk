@@ -511,6 +511,86 @@ def excluded_reason(wildcards):
 
 
 # ---- labelled clips
+# The clip models (rules/clips_models.smk): clips.datasets.<name>.models, trained on the set's
+# train split, then each model and the baselines scored on its test split.
+from emotiontrack.clips.models import BASELINES, CLIP_MODELS, LANDMARK_MODELS
+
+
+def check_clip_models():
+    """A landmark model (as a classifier or as va_model) needs landmarks: true."""
+    for name, d in CLIP_DATASETS.items():
+        wanted = [*d["models"], *([d["va_model"]] if has_valence_arousal(name) else [])]
+        for m in wanted:
+            if m in LANDMARK_MODELS and not d["landmarks"]:
+                raise UserInputError(
+                    f"{CONFIG_FILE}: key 'clips.datasets.{name}': model {m!r} reads the face "
+                    "mesh per frame: set landmarks: true for this dataset, or drop the model"
+                )
+
+
+def has_valence_arousal(dataset):
+    """Sets with valence/arousal per frame (afewva): their regression model is evaluated too."""
+    return CLIP_DATASETS[dataset]["format"] == "afewva"
+
+
+try:
+    check_clip_models()
+except UserInputError as e:
+    sys.exit(f"EmotionTrack configuration error: {e}")
+
+
+wildcard_constraints:
+    clip_model="|".join(map(re.escape, CLIP_MODELS)),
+    baseline="|".join(map(re.escape, BASELINES)),
+    method="|".join(map(re.escape, [*CLIP_MODELS, *BASELINES])),
+
+
+def clip_va_model(wildcards):
+    """The clip model whose trunk regresses the {dataset}'s valence and arousal."""
+    return CLIP_DATASETS[wildcards.dataset]["va_model"]
+
+
+def clip_baseline_inputs(wildcards):
+    """The clip set, and for the frame-CNN baseline the per-frame CNN and its crop."""
+    extra = {}
+    if wildcards.baseline == "frame-cnn":
+        extra = {"cnn": "results/models/cnn.onnx", "crop": CNN_CROP}
+    return {"clips": f"results/clips/{wildcards.dataset}/clips.h5", **extra}
+
+
+def clip_methods(dataset):
+    """The {dataset}'s clip models, then the baselines: the rows of its comparison."""
+    return [*CLIP_DATASETS[dataset]["models"], *BASELINES]
+
+
+def clip_comparison_inputs(wildcards):
+    d = wildcards.dataset
+    va = f"results/clips/{d}/eval/valence_arousal.json"
+    return {
+        "evals": [f"results/clips/{d}/eval/{m}.json" for m in clip_methods(d)],
+        "template": str(Path(workflow.basedir) / "report/clips_comparison.md.jinja"),
+        **({"va": va} if has_valence_arousal(d) else {}),
+    }
+
+
+def clip_model_targets():
+    """Per clip set: each method's predictions, scores, confusion matrix and per-class report,
+    the comparison table, and for sets with valence/arousal their RMSE and CCC."""
+    out = []
+    for d in CLIP_DATASETS:
+        for m in clip_methods(d):
+            out += [
+                f"results/clips/{d}/predictions/{m}.tsv",
+                f"results/clips/{d}/eval/{m}.json",
+                f"results/clips/{d}/eval/{m}_confusion.png",
+                f"results/clips/{d}/eval/{m}_per_class.tsv",
+            ]
+        out += [f"results/clips/{d}/comparison.md", f"results/clips/{d}/comparison.tsv"]
+        if has_valence_arousal(d):
+            out.append(f"results/clips/{d}/eval/valence_arousal.json")
+    return out
+
+
 def clip_targets():
     """Every labelled-clips target of clips.datasets (rules/clips_*.smk)."""
-    return clip_data_targets()
+    return [*clip_data_targets(), *clip_model_targets()]

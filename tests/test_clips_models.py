@@ -18,22 +18,24 @@ configure_tf(2, 0)
 import keras  # noqa: E402
 
 from emotiontrack.clips.evaluate import (  # noqa: E402
+    baseline_predictions,
     ccc,
     class_to_emotion,
     compare_methods,
-    evaluate_method,
     evaluate_valence_arousal,
     frame_cnn_probabilities,
     read_clip_predictions,
+    score_predictions,
     valence_arousal_metrics,
 )
 from emotiontrack.clips.models import (  # noqa: E402
     CLIP_MODELS,
     build_clip_model,
+    clip_mean_va,
     model_inputs,
     normalise_landmarks,
 )
-from emotiontrack.clips.train import clip_mean_va, train_clip_model  # noqa: E402
+from emotiontrack.clips.train import train_clip_model  # noqa: E402
 from emotiontrack.formats import ClipSet, write_clips  # noqa: E402
 
 REPO_TEMPLATE = "report/clips_comparison.md.jinja"
@@ -106,16 +108,17 @@ def clips_h5(tmp_path_factory):
 def test_each_model_trains_and_is_scored_per_clip(clips_h5, tmp_path):
     for name in CLIP_MODELS:
         model, hist = tmp_path / f"{name}.keras", tmp_path / f"{name}.csv"
+        files = [tmp_path / f"{name}.{ext}" for ext in ("tsv", "json", "png", "per_class.tsv")]
         info = train_clip_model(
-            clips_h5, name, model, hist, input_size=16, units=8, epochs=2, batch_size=8, seed=1
+            clips_h5, name, model, hist, files[0], input_size=16, units=8, epochs=2, batch_size=8
         )
         assert (info["train_clips"], info["validation_clips"]) == (24, 6), name
         h = pd.read_csv(hist)
         assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(h.columns), name
         assert len(h) == 2 and np.isfinite(h["loss"]).all()
-        files = [tmp_path / f"{name}.{ext}" for ext in ("tsv", "json", "png", "per_class.tsv")]
-        m = evaluate_method(clips_h5, name, *files, model=model, input_size=16)
-        df, classes = read_clip_predictions(files[0])
+        m = score_predictions(files[0], name, *files[1:])
+        df, classes, notes = read_clip_predictions(files[0])
+        assert notes == {"model": name} and m["model"] == name
         assert classes == CLASSES and len(df) == 6 == m["n_test_clips"]
         assert set(df["subject"]) == {"S005"} and m["test_subjects"] == ["S005"]
         probs = df[[f"p_{c}" for c in CLASSES]].to_numpy()
@@ -194,7 +197,8 @@ def test_valence_arousal_regression(clips_h5, tmp_path):
         clips_h5,
         "cnn-lstm",
         tmp_path / "va.keras",
-        tmp_path / "va.csv",
+        tmp_path / "va_h.csv",
+        tmp_path / "va.tsv",
         input_size=16,
         units=8,
         epochs=2,
@@ -202,7 +206,10 @@ def test_valence_arousal_regression(clips_h5, tmp_path):
         regression=True,
     )
     assert info["train_clips"] == 24
-    r = evaluate_valence_arousal(clips_h5, tmp_path / "va.keras", tmp_path / "va.json", 16)
+    r = evaluate_valence_arousal(clips_h5, tmp_path / "va.tsv", tmp_path / "va.json")
+    pred = pd.read_csv(tmp_path / "va.tsv", sep="\t", comment="#")
+    assert np.allclose(pred[["valence", "arousal"]], truth[tiny_clips().split == "test"], atol=1e-4)
+    assert pred[["predicted_valence", "predicted_arousal"]].abs().max().max() <= 1
     assert r["n_test_clips"] == 6 and json.loads((tmp_path / "va.json").read_text()) == r
     for k in ("valence", "arousal"):
         assert 0 <= r[k]["rmse"] < 2 and -1 <= r[k]["ccc"] <= 1
@@ -238,7 +245,8 @@ def test_majority_baseline(clips_h5, tmp_path):
     )
     assert lopsided.labels.size == 24
     files = [tmp_path / f"majority.{e}" for e in ("tsv", "json", "png", "pc.tsv")]
-    m = evaluate_method(path, "majority", *files)
+    baseline_predictions(path, "majority", files[0])
+    m = score_predictions(files[0], "majority", *files[1:])
     assert m["predicts"] == "sadness" and m["accuracy"] == pytest.approx(1 / 3)
     # F1 of sadness = 2 * (1/3 * 1) / (1/3 + 1) = 0.5, the others 0: macro-F1 1/6
     assert m["macro_f1"] == pytest.approx(0.5 / 3)
@@ -271,8 +279,9 @@ def test_frame_cnn_skipped_without_shared_classes(tmp_path):
     path = tmp_path / "c.h5"
     write_clips(path, cs)
     files = [tmp_path / f"f.{e}" for e in ("tsv", "json", "png", "pc.tsv")]
-    m = evaluate_method(path, "frame-cnn", *files, cnn="unused.onnx", emotions=["happy", "sad"])
-    assert "name 0 of the clip classes" in m["skipped"]
+    baseline_predictions(path, "frame-cnn", files[0], cnn="unused.onnx", emotions=["happy", "sad"])
+    m = score_predictions(files[0], "frame-cnn", *files[1:])
+    assert "name 0 of the clip classes" in m["skipped"] and m["macro_f1"] is None
     assert json.loads(files[1].read_text())["skipped"] == m["skipped"]
 
 

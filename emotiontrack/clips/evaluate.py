@@ -1,13 +1,16 @@
 """Evaluation per clip on a clip set's ``test`` split (held-out subjects): the clip models, two
 baselines, their comparison, and the valence/arousal regression.
 
-Every method writes the same three things, so that all are scored the same way
+Every method first writes its predictions, then they are all scored the same way
 (:func:`score_predictions`):
 
 - ``predictions/{method}.tsv``: one row per test clip, ``clip_id``, ``subject``, ``true``,
   ``predicted`` (empty: no prediction, e.g. no face in any frame, counted wrong), then one
-  probability column ``p_<class>`` per class (:func:`write_clip_predictions`,
-  :func:`read_clip_predictions`);
+  probability column ``p_<class>`` per class; a first line ``# notes: {json}`` says how the
+  method made them (:func:`write_clip_predictions`, :func:`read_clip_predictions`). A clip
+  model's are written by its training job once the model is saved
+  (:func:`predict_test_clips`: the test clips are never seen in training), the baselines' by
+  :func:`baseline_predictions`;
 - ``eval/{method}.json``: accuracy, macro-F1 (over the classes present in the test clips),
   per-class precision/recall/F1/support and the confusion matrix
   (:func:`emotiontrack.evaluate.classification_metrics`);
@@ -17,9 +20,9 @@ Baselines: ``majority`` predicts the most frequent class of the train split for 
 ``frame-cnn`` averages the workflow's per-frame CNN probabilities over a clip's present frames
 and maps its emotions onto the clip classes by name (a clip class that is none of the CNN's
 emotions gets probability 0; with fewer than two classes mapped the baseline is skipped, and
-its JSON says why).
+its files say why).
 
-Valence/arousal (:func:`valence_arousal_metrics`): RMSE and Lin's concordance correlation
+Valence/arousal (:func:`evaluate_valence_arousal`): RMSE and Lin's concordance correlation
 coefficient (CCC) of predicted against true per-clip mean valence and arousal on -1..1.
 """
 
@@ -35,19 +38,13 @@ import pandas as pd
 from ..evaluate import _to_jsonable, classification_metrics, plot_confusion
 from ..formats import ClipSet, read_clips
 from ..labels import canonical
+from .loaders import CREMAD_CLASSES
+from .models import BASELINES, clip_mean_va, model_inputs
 
 log = logging.getLogger(__name__)
 
-BASELINES: tuple[str, ...] = ("majority", "frame-cnn")
-# CREMA-D's emotion codes (file names: 1001_DFA_ANG_XX) and the emotions they mean
-CREMAD_CODES = {
-    "ang": "angry",
-    "dis": "disgust",
-    "fea": "fear",
-    "hap": "happy",
-    "neu": "neutral",
-    "sad": "sad",
-}
+# CREMA-D's emotion codes (file names: 1001_DFA_ANG_XX), lower-cased, and the emotions they mean
+CREMAD_CODES = {k.lower(): v for k, v in CREMAD_CLASSES.items()}
 FIXED_COLUMNS = ["clip_id", "subject", "true", "predicted"]
 
 
@@ -57,38 +54,46 @@ FIXED_COLUMNS = ["clip_id", "subject", "true", "predicted"]
 
 
 def write_clip_predictions(
-    path: str | Path, cs: ClipSet, probabilities: np.ndarray, has_prediction: np.ndarray
+    path: str | Path,
+    cs: ClipSet,
+    probabilities: np.ndarray,
+    has_prediction: np.ndarray | None = None,
+    notes: dict | None = None,
 ) -> pd.DataFrame:
     """Write the predictions of the clips of ``cs``: ``probabilities`` (N, C) over
-    ``cs.classes``; ``predicted`` = argmax, empty where ``has_prediction`` (N,) is False."""
-    probabilities = np.asarray(probabilities, np.float64)
-    classes = list(cs.classes)
-    predicted = np.where(
-        has_prediction,
-        np.asarray(classes, dtype=object)[probabilities.argmax(axis=1)] if len(cs) else [],
-        "",
-    )
+    ``cs.classes``; ``predicted`` = argmax, empty where ``has_prediction`` (N,) is False;
+    ``notes`` (JSON-able) on the first line."""
+    probabilities = np.asarray(probabilities, np.float64).reshape(len(cs), len(cs.classes))
+    has = np.ones(len(cs), bool) if has_prediction is None else np.asarray(has_prediction)
+    classes = np.asarray(cs.classes, dtype=object)
     df = pd.DataFrame(
         {
             "clip_id": cs.clip_ids,
             "subject": cs.subjects,
-            "true": np.asarray(classes, dtype=object)[cs.labels],
-            "predicted": predicted,
+            "true": classes[cs.labels],
+            "predicted": np.where(has, classes[probabilities.argmax(axis=1)], ""),
         }
     )
-    for j, c in enumerate(classes):
-        df[f"p_{c}"] = np.where(has_prediction, probabilities[:, j].round(5), np.nan)
-    df.to_csv(path, sep="\t", index=False)
+    for j, c in enumerate(cs.classes):
+        df[f"p_{c}"] = np.where(has, probabilities[:, j].round(5), np.nan)
+    with open(path, "w") as f:
+        f.write(f"# notes: {json.dumps(_to_jsonable(notes or {}))}\n")
+        df.to_csv(f, sep="\t", index=False)
     return df
 
 
-def read_clip_predictions(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
-    """A predictions TSV and its classes (from the ``p_<class>`` columns, in order)."""
-    df = pd.read_csv(path, sep="\t", dtype={c: str for c in FIXED_COLUMNS}, keep_default_na=False)
+def read_clip_predictions(path: str | Path) -> tuple[pd.DataFrame, list[str], dict]:
+    """A predictions TSV, its classes (from the ``p_<class>`` columns, in order) and its
+    notes."""
+    with open(path) as f:
+        first = f.readline()
+        assert first.startswith("# notes: "), f"{path}: not a clip predictions file"
+        notes = json.loads(first[len("# notes: ") :])
+        df = pd.read_csv(f, sep="\t", dtype={c: str for c in FIXED_COLUMNS}, keep_default_na=False)
     classes = [c[2:] for c in df.columns if c.startswith("p_")]
     for c in classes:
         df[f"p_{c}"] = pd.to_numeric(df[f"p_{c}"].replace("", np.nan))
-    return df, classes
+    return df, classes, notes
 
 
 # --------------------------------------------------------------------------------------------
@@ -102,15 +107,23 @@ def score_predictions(
     out_json: str | Path,
     out_png: str | Path,
     out_per_class: str | Path,
-    extra: dict | None = None,
 ) -> dict:
     """Score a predictions TSV against its ``true`` column; write the metrics JSON (``method``,
-    ``n_test_clips``, accuracy, macro-F1, per-class, confusion, plus ``extra``), the confusion
-    matrix PNG and the per-class TSV (class, precision, recall, f1, support). Returns the
+    ``n_test_clips``, ``test_subjects``, accuracy, macro-F1, per-class, confusion, and the
+    file's notes), the confusion matrix PNG and the per-class TSV (class, precision, recall, f1,
+    support). A method whose notes say ``skipped`` gets files saying why. Returns the
     metrics."""
-    df, classes = read_clip_predictions(predictions_tsv)
+    df, classes, notes = read_clip_predictions(predictions_tsv)
+    if notes.get("skipped"):
+        return write_skipped(method, notes["skipped"], out_json, out_png, out_per_class)
     m = classification_metrics(list(df["true"]), list(df["predicted"]), classes)
-    metrics = {"method": method, "n_test_clips": int(len(df)), **m, **(extra or {})}
+    metrics = {
+        "method": method,
+        "n_test_clips": int(len(df)),
+        "test_subjects": sorted(set(df["subject"])),
+        **m,
+        **notes,
+    }
     Path(out_json).write_text(json.dumps(_to_jsonable(metrics), indent=2) + "\n")
     plot_confusion(
         m["confusion"],
@@ -126,7 +139,7 @@ def score_predictions(
     return metrics
 
 
-def write_skipped(method: str, reason: str, out_json, out_png, out_per_class, out_tsv) -> dict:
+def write_skipped(method: str, reason: str, out_json, out_png, out_per_class) -> dict:
     """The files of a method that cannot be applied to this set, each saying ``reason``."""
     from ..evaluate import _placeholder_png
 
@@ -136,7 +149,6 @@ def write_skipped(method: str, reason: str, out_json, out_png, out_per_class, ou
     pd.DataFrame(columns=["class", "precision", "recall", "f1", "support"]).to_csv(
         out_per_class, sep="\t", index=False
     )
-    pd.DataFrame(columns=FIXED_COLUMNS).to_csv(out_tsv, sep="\t", index=False)
     log.warning("%s skipped: %s", method, reason)
     return metrics
 
@@ -146,16 +158,20 @@ def write_skipped(method: str, reason: str, out_json, out_png, out_per_class, ou
 # --------------------------------------------------------------------------------------------
 
 
-def model_probabilities(model_path: str | Path, test: ClipSet, input_size: int) -> np.ndarray:
-    """(N, C) class probabilities of a trained clip model (``.keras``) for the clips of ``test``
-    (imports Keras)."""
-    import keras
-
-    from .models import model_inputs
-
-    model = keras.models.load_model(model_path, compile=False)
+def predict_test_clips(model, cs: ClipSet, out_tsv: str | Path, input_size: int) -> None:
+    """Write a trained clip model's predictions of the test clips of ``cs`` (a Keras model in
+    memory: its training job calls this once the model is saved). A classifier writes the
+    predictions TSV; a valence/arousal model (output ``valence_arousal``) writes
+    :func:`write_va_predictions`'s."""
+    test = cs.subset("test")
     x = model_inputs(test, model.name, input_size)
-    return np.asarray(model.predict(x, batch_size=16, verbose=0)["probabilities"])
+    out = model.predict(x, batch_size=16, verbose=0) if len(test) else None
+    if "valence_arousal" in model.output:
+        pred = np.zeros((0, 2)) if out is None else np.asarray(out["valence_arousal"])
+        write_va_predictions(out_tsv, test, pred, model.name)
+        return
+    probs = np.zeros((0, len(cs.classes))) if out is None else np.asarray(out["probabilities"])
+    write_clip_predictions(out_tsv, test, probs, notes={"model": model.name})
 
 
 def majority_probabilities(train: ClipSet, test: ClipSet) -> np.ndarray:
@@ -181,17 +197,26 @@ def class_to_emotion(classes: list[str], emotions: list[str]) -> dict[int, int]:
 
 
 def frame_cnn_probabilities(
-    test: ClipSet, cnn: str | Path | tuple, emotions: list[str], threads: int = 1
+    test: ClipSet,
+    cnn: str | Path | tuple,
+    emotions: list[str],
+    crop: str | Path | None = None,
+    threads: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
     """The per-frame CNN's clip probabilities: its softmax averaged over each clip's present
-    frames (the stored crops resized to its input), mapped onto the clip classes
-    (:func:`class_to_emotion`) and renormalised over the mapped ones. ``cnn``: the CNN's ONNX
-    export, run without TensorFlow, or :func:`emotiontrack.features.load_cnn`'s result. Returns
-    ((N, C) probabilities, (N,) has_prediction (a clip with no present frame has none),
-    {class: emotion} mapping)."""
+    frames, mapped onto the clip classes (:func:`class_to_emotion`) and renormalised over the
+    mapped ones. ``cnn``: the CNN's ONNX export, run without TensorFlow, or
+    :func:`emotiontrack.features.load_cnn`'s result. ``crop``: the CNN's crop geometry sidecar,
+    cut from the set's stored crops when they were cut by the face finder with a margin (attr
+    ``margin`` > 0) as the features job does; otherwise (and without ``crop``) the stored crops
+    are resized to its input whole. Returns ((N, C) probabilities, (N,) has_prediction (a clip
+    with no present frame has none), {class: emotion} mapping)."""
+    from ..crops import classify, model_crops, read_geometry
     from ..features import classify_crops, load_cnn
 
     run, size, n_classes, _, _ = cnn if isinstance(cnn, tuple) else load_cnn(cnn, threads)
+    margin = float(test.attrs.get("margin", 0.0))
+    geometry = read_geometry(crop) if crop and margin > 0 else None
     if n_classes != len(emotions):
         raise ValueError(f"{cnn}: {n_classes} outputs but {len(emotions)} emotions")
     mapping = class_to_emotion(list(test.classes), emotions)
@@ -199,7 +224,11 @@ def frame_cnn_probabilities(
     out = np.zeros((len(test), len(test.classes)))
     has = test.present.any(axis=1)
     for i in np.flatnonzero(has):
-        _, p = classify_crops(run, size, test.faces[i][test.present[i]])
+        faces = test.faces[i][test.present[i]]
+        if geometry is None:
+            _, p = classify_crops(run, size, faces)
+        else:
+            _, p = classify(run, model_crops(faces, margin, geometry), geometry)
         mean = p.mean(axis=0)
         mapped = mean[[mapping[j] for j in cols]]
         out[i, cols] = mapped / max(mapped.sum(), 1e-12)
@@ -207,47 +236,44 @@ def frame_cnn_probabilities(
     return out, has, names
 
 
-def evaluate_method(
+def baseline_predictions(
     clips_h5: str | Path,
     method: str,
-    out_predictions: str | Path,
-    out_json: str | Path,
-    out_png: str | Path,
-    out_per_class: str | Path,
+    out_tsv: str | Path,
     *,
-    model: str | Path | None = None,
-    input_size: int = 48,
-    cnn: str | Path | None = None,
+    cnn: str | Path | tuple | None = None,
     emotions: list[str] | None = None,
+    crop: str | Path | None = None,
     threads: int = 1,
-) -> dict:
-    """Predict and score one method on the test clips of ``clips_h5``: a clip model (``model``:
-    its ``.keras``), ``majority``, or ``frame-cnn`` (``cnn``: the CNN's ONNX export,
-    ``emotions``: its outputs). Writes the four files of the module docstring; returns the
-    metrics."""
+) -> pd.DataFrame:
+    """Write a baseline's predictions of the test clips of ``clips_h5``: ``majority``, or
+    ``frame-cnn`` (``cnn``: the CNN's ONNX export, ``emotions``: its outputs, ``crop``: its crop
+    geometry; see :func:`frame_cnn_probabilities`)."""
     cs = read_clips(clips_h5)
     test = cs.subset("test")
-    outs = (out_json, out_png, out_per_class)
-    extra: dict = {"test_subjects": sorted(set(test.subjects.tolist()))}
-    has = np.ones(len(test), bool)
     if method == "majority":
         probs = majority_probabilities(cs.subset("train"), test)
-        extra["predicts"] = cs.classes[int(probs[0].argmax())] if len(test) else None
-    elif method == "frame-cnn":
-        mapped = class_to_emotion(list(cs.classes), emotions or [])
-        if len(mapped) < 2:
-            reason = (
-                f"the per-frame CNN's emotions ({', '.join(emotions or [])}) name "
-                f"{len(mapped)} of the clip classes ({', '.join(cs.classes)}): nothing to compare"
-            )
-            return write_skipped(method, reason, *outs, out_predictions)
-        probs, has, names = frame_cnn_probabilities(test, cnn, emotions, threads)
-        extra["class_to_emotion"] = names
-        extra["unmapped_classes"] = [c for c in cs.classes if c not in names]
-    else:
-        probs = model_probabilities(model, test, input_size)
-    write_clip_predictions(out_predictions, test, probs, has)
-    return score_predictions(out_predictions, method, *outs, extra=extra)
+        predicts = cs.classes[int(np.argmax(np.bincount(cs.subset("train").labels)))]
+        return write_clip_predictions(out_tsv, test, probs, notes={"predicts": predicts})
+    if method != "frame-cnn":
+        raise ValueError(f"unknown baseline {method!r}; one of {', '.join(BASELINES)}")
+    mapped = class_to_emotion(list(cs.classes), emotions or [])
+    if len(mapped) < 2:
+        reason = (
+            f"the per-frame CNN's emotions ({', '.join(emotions or [])}) name "
+            f"{len(mapped)} of the clip classes ({', '.join(cs.classes)}): nothing to compare"
+        )
+        log.warning("frame-cnn skipped: %s", reason)
+        return write_clip_predictions(
+            out_tsv, test, np.zeros((len(test), len(cs.classes))), np.zeros(len(test), bool),
+            notes={"skipped": reason},
+        )  # fmt: skip
+    probs, has, names = frame_cnn_probabilities(test, cnn, emotions, crop, threads)
+    notes = {
+        "class_to_emotion": names,
+        "unmapped_classes": [c for c in cs.classes if c not in names],
+    }
+    return write_clip_predictions(out_tsv, test, probs, has, notes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,32 +304,40 @@ def valence_arousal_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict:
     return out
 
 
+def write_va_predictions(path: str | Path, cs: ClipSet, predicted: np.ndarray, model: str) -> None:
+    """Per clip of ``cs``: ``clip_id``, ``subject``, true per-clip mean ``valence`` and
+    ``arousal`` (empty without values) and the ``predicted_valence``/``predicted_arousal``
+    (N, 2) of regression model ``model`` (named on the first line's notes)."""
+    truth = clip_mean_va(cs)
+    df = pd.DataFrame({"clip_id": cs.clip_ids, "subject": cs.subjects})
+    for j, k in enumerate(("valence", "arousal")):
+        df[k] = truth[:, j].round(5)
+        df[f"predicted_{k}"] = np.asarray(predicted, np.float64).reshape(-1, 2)[:, j].round(5)
+    with open(path, "w") as f:
+        f.write(f"# notes: {json.dumps({'model': model})}\n")
+        df.to_csv(f, sep="\t", index=False)
+
+
 def evaluate_valence_arousal(
-    clips_h5: str | Path, model_path: str | Path, out_json: str | Path, input_size: int = 48
+    clips_h5: str | Path, va_predictions: str | Path, out_json: str | Path
 ) -> dict:
-    """Predict per-clip mean valence and arousal of the test clips with the regression model
-    (``.keras``, :func:`emotiontrack.clips.train.train_clip_model` with ``regression``) and write
-    RMSE and CCC for each, beside the same numbers for the train split's mean (a constant:
-    CCC 0) as the baseline. Clips without values are left out (counted in ``n_skipped``)."""
-    import keras
-
-    from .models import model_inputs
-    from .train import clip_mean_va
-
-    cs = read_clips(clips_h5)
-    train, test = cs.subset("train"), cs.subset("test")
-    truth = clip_mean_va(test)
+    """Score the regression model's per-clip mean valence and arousal of the test clips
+    (``va_predictions``, :func:`write_va_predictions`): RMSE and CCC for each, beside the same
+    numbers for the train split's mean (a constant: CCC 0) as the baseline. Clips without
+    values are left out (counted in ``n_skipped``). Writes and returns the result."""
+    with open(va_predictions) as f:
+        notes = json.loads(f.readline()[len("# notes: ") :])
+        df = pd.read_csv(f, sep="\t")
+    truth = df[["valence", "arousal"]].to_numpy(np.float64)
+    pred = df[["predicted_valence", "predicted_arousal"]].to_numpy(np.float64)
     ok = np.isfinite(truth).all(axis=1)
-    model = keras.models.load_model(model_path, compile=False)
-    x = model_inputs(test, model.name, input_size)
-    pred = np.asarray(model.predict(x, batch_size=16, verbose=0)["valence_arousal"])
-    train_va = clip_mean_va(train)
-    mean = np.nanmean(train_va, axis=0)
+    mean = np.nanmean(clip_mean_va(read_clips(clips_h5, split="train")), axis=0)
     result = {
-        "model": model.name,
+        "model": notes.get("model"),
         "target": "per-clip mean valence and arousal over present frames, on -1..1",
         "n_test_clips": int(ok.sum()),
         "n_skipped": int((~ok).sum()),
+        "test_subjects": sorted(set(df["subject"].astype(str))),
         **valence_arousal_metrics(truth[ok], pred[ok]),
         "baseline_train_mean": valence_arousal_metrics(
             truth[ok], np.broadcast_to(mean, truth[ok].shape)

@@ -37,8 +37,13 @@ CLIP_MODELS: tuple[str, ...] = (
     "landmark-cnn-bilstm",
 )
 LANDMARK_MODELS = ("landmark-cnn-bilstm",)
+# the methods scored beside the models (emotiontrack.clips.evaluate)
+BASELINES: tuple[str, ...] = ("majority", "frame-cnn")
 # side of the downsampled frame the cnn-ae-lstm's autoencoder reconstructs
 RECONSTRUCTION_SIZE = 12
+# margin around the face box (fraction of its side, each side) of the image models' input, cut
+# from the face finder's wider stored crops (ClipSet attribute ``margin``)
+FACE_MARGIN = 0.1
 
 
 def check_model(name: str, cs: ClipSet | None = None, source: str = "") -> None:
@@ -82,18 +87,44 @@ def frame_presence(cs: ClipSet, name: str) -> np.ndarray:
 
 def model_inputs(cs: ClipSet, name: str, input_size: int) -> dict[str, np.ndarray]:
     """The inputs of model ``name`` for every clip of ``cs``: ``frames`` (N, T, s, s, 1) float32
-    0-255 face crops resized to ``input_size`` (image models) or (N, T, 1404) normalised
-    landmarks (landmark model), zero where a frame is not present, and ``present`` (N, T)."""
+    0-255 face crops (:func:`face_region`) resized to ``input_size`` (image models) or
+    (N, T, 1404) normalised landmarks (landmark model), zero where a frame is not present, and
+    ``present`` (N, T)."""
     check_model(name, cs)
     present = frame_presence(cs, name)
     if name in LANDMARK_MODELS:
         return {"frames": normalise_landmarks(cs.landmarks, present > 0), "present": present}
-    N, T, S, _ = cs.faces.shape
-    faces = resize_faces(cs.faces.reshape(N * T, S, S), input_size).reshape(
+    faces = face_region(cs.faces, float(cs.attrs.get("margin", 0.0)))
+    N, T, S, _ = faces.shape
+    faces = resize_faces(np.ascontiguousarray(faces).reshape(N * T, S, S), input_size).reshape(
         N, T, input_size, input_size
     )
     frames = faces.astype(np.float32) * present[..., None, None]
     return {"frames": frames[..., None], "present": present}
+
+
+def face_region(faces: np.ndarray, stored_margin: float) -> np.ndarray:
+    """(..., S, S) crops cut with ``stored_margin`` around the face box (the box is their
+    central square of side S / (1 + 2 * stored_margin)) -> the central square with
+    :data:`FACE_MARGIN` instead, where that is narrower; crops without a margin come back as
+    they are."""
+    S = faces.shape[-1]
+    side = round(S * (1 + 2 * FACE_MARGIN) / (1 + 2 * stored_margin))
+    if stored_margin <= FACE_MARGIN or side >= S:
+        return faces
+    at = (S - side) // 2
+    return faces[..., at : at + side, at : at + side]
+
+
+def clip_mean_va(cs: ClipSet) -> np.ndarray:
+    """(N, 2) per-clip mean (valence, arousal) over the present frames that have them; NaN for
+    a clip without any."""
+    out = np.full((len(cs), 2), np.nan, np.float32)
+    for j, values in enumerate((cs.valence, cs.arousal)):
+        v = np.where(cs.present, values, np.nan)
+        ok = np.isfinite(v).any(axis=1)
+        out[ok, j] = np.nanmean(v[ok], axis=1)
+    return out
 
 
 def reconstruction_targets(frames: np.ndarray) -> np.ndarray:

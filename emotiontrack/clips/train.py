@@ -1,6 +1,7 @@
 """Training of the clip models (:mod:`emotiontrack.clips.models`) on a clip set's ``train``
 split, with early stopping on its ``validation`` split; and of the valence/arousal regression
-model on the same splits.
+model on the same splits. The job then predicts the test split with the saved model (the test
+clips are read only then), so that scoring them needs no TensorFlow.
 
 Classes are balanced by weighting each training clip by n / (k * count of its class). The best
 epoch on validation (lowest validation loss; without validation clips, training loss) is kept.
@@ -19,23 +20,19 @@ import pandas as pd
 from .. import UserInputError
 from ..cnn import class_weights
 from ..formats import ClipSet, read_clips
-from .models import build_clip_model, check_model, model_inputs, reconstruction_targets
+from .evaluate import predict_test_clips
+from .models import (
+    build_clip_model,
+    check_model,
+    clip_mean_va,
+    model_inputs,
+    reconstruction_targets,
+)
 
 log = logging.getLogger(__name__)
 
 # weight of the cnn-ae-lstm's reconstruction loss beside the classification loss
 RECONSTRUCTION_WEIGHT = 0.5
-
-
-def clip_mean_va(cs: ClipSet) -> np.ndarray:
-    """(N, 2) per-clip mean (valence, arousal) over the present frames that have them; NaN for
-    a clip without any."""
-    out = np.full((len(cs), 2), np.nan, np.float32)
-    for j, values in enumerate((cs.valence, cs.arousal)):
-        v = np.where(cs.present, values, np.nan)
-        ok = np.isfinite(v).any(axis=1)
-        out[ok, j] = np.nanmean(v[ok], axis=1)
-    return out
 
 
 def _arrays(cs: ClipSet, name: str, input_size: int, regression: bool):
@@ -61,6 +58,7 @@ def train_clip_model(
     name: str,
     out_model: str | Path,
     out_history: str | Path,
+    out_predictions: str | Path | None = None,
     *,
     input_size: int = 48,
     units: int = 64,
@@ -72,7 +70,9 @@ def train_clip_model(
     regression: bool = False,
 ) -> dict:
     """Train clip model ``name`` on the train split of ``clips_h5`` (early stopping on the
-    validation split) and write ``out_model`` and ``out_history``. With ``regression`` the model
+    validation split) and write ``out_model`` and ``out_history``; then, with
+    ``out_predictions``, the saved model's predictions of the test split
+    (:func:`emotiontrack.clips.evaluate.predict_test_clips`). With ``regression`` the model
     predicts the per-clip mean (valence, arousal) (tanh outputs, MSE loss; clips without them
     are left out) instead of the class. Returns a summary dict (clips per split, epochs run,
     best validation loss, class weights)."""
@@ -175,4 +175,6 @@ def train_clip_model(
         monitor=monitor,
     )
     log.info("%s trained: %s", name, summary)
+    if out_predictions is not None:
+        predict_test_clips(model, cs, out_predictions, input_size)
     return summary
