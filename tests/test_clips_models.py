@@ -374,3 +374,17 @@ def test_clip_study_end_to_end(clip_study):
             assert "## Valence and arousal" in md
         else:
             assert not (root / "eval/valence_arousal.json").exists()
+
+
+def test_landmark_model_needs_landmarks_in_the_config(tmp_path):
+    from studies import prepare, snakemake
+
+    changes = {"ckplus": {"format": "ckplus", "path": "resources/demo/clips/ckplus"}}
+    changes["ckplus"]["models"] = ["cnn3d", "landmark-cnn-bilstm"]
+    d = prepare("clips", tmp_path / "s", {"clips": {"datasets": changes}})
+    r = snakemake(d, "-n", check=False)
+    assert r.returncode != 0
+    assert (
+        "key 'clips.datasets.ckplus': model 'landmark-cnn-bilstm' reads the face mesh per frame: "
+        "set landmarks: true for this dataset" in r.stderr
+    ), r.stderr[-2000:]

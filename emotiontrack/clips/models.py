@@ -13,7 +13,8 @@ never matters), and the recurrent layers skip them (Keras mask).
 - ``cnn-ae-lstm``: the per-frame CNN, then an autoencoder bottleneck per frame (trained also to
   reconstruct a downsampled copy of the frame, output ``reconstruction``), then an LSTM over
   the bottleneck codes;
-- ``cnn3d``: a stack of 3D convolutions over the (T, S, S) frame stack;
+- ``cnn3d``: a stack of 3D convolutions over the (T, S, S) frame stack, each frame
+  standardised first;
 - ``landmark-cnn-bilstm``: the 468 mesh points per frame, normalised (centred, unit scale),
   a 1D CNN over time, then a bidirectional LSTM (needs the set's landmarks: config
   ``clips.datasets.<name>.landmarks: true``).
@@ -211,6 +212,9 @@ def build_clip_model(
     elif name == "cnn3d":
         frames = keras.Input((length, input_size, input_size, 1), name="frames")
         x = layers.Rescaling(1.0 / 255.0)(_zero_absent(frames, present))
+        # each frame standardised (zero mean, unit variance), as the per-frame CNN's input: the
+        # lighting level and contrast of a recording are not the expression
+        x = layers.LayerNormalization(axis=[2, 3, 4], center=False, scale=False)(x)
         t = length
         for i in range(3):
             x = layers.Conv3D(width * 2**i, 3, padding="same", use_bias=False)(x)

@@ -4,7 +4,8 @@ model on the same splits. The job then predicts the test split with the saved mo
 clips are read only then), so that scoring them needs no TensorFlow.
 
 Classes are balanced by weighting each training clip by n / (k * count of its class). The best
-epoch on validation (lowest validation loss; without validation clips, training loss) is kept.
+epoch on validation (lowest validation loss; without validation clips, training loss) after the
+first ``patience`` epochs is kept.
 Writes the model (``.keras``) and a per-epoch history CSV (``epoch``, ``loss``, ``accuracy``,
 ``val_loss``, ``val_accuracy``, ...).
 """
@@ -147,8 +148,13 @@ def train_clip_model(
         batch_size=batch_size,
         shuffle=True,
         callbacks=[
+            # not before the first `patience` epochs: on a small validation split the loss can
+            # rise at first while batch norm's running statistics settle
             keras.callbacks.EarlyStopping(
-                monitor=monitor, patience=patience, restore_best_weights=True
+                monitor=monitor,
+                patience=patience,
+                restore_best_weights=True,
+                start_from_epoch=min(patience, epochs // 2),
             ),
             keras.callbacks.ReduceLROnPlateau(
                 monitor=monitor, factor=0.5, patience=max(1, patience // 2)
