@@ -434,15 +434,17 @@ def test_cluster_clip_set_on_the_demo_set(demo, tmp_path):
 # ---- the clip-only study
 
 
+def _jobs(r) -> dict[str, int]:
+    """rule -> job count from a dry run's `--quiet rules` table."""
+    rows = [line.split() for line in r.stdout.splitlines()]
+    return {w[0]: int(w[1]) for w in rows if len(w) == 2 and w[1].isdigit() and w[0] != "total"}
+
+
 def test_clip_only_study_dry_run_and_lint(tmp_path):
     d = prepare("clips", tmp_path / "s")
     assert not (d / "config/sessions.tsv").exists()
     r = snakemake(d, "-n", "--quiet", "rules")
-    jobs = {
-        line.split()[0]: int(line.split()[1])
-        for line in r.stdout.splitlines()
-        if line[:1].isalpha() and len(line.split()) == 2 and line.split()[1].isdigit()
-    }
+    jobs = _jobs(r)
     assert jobs["demo_clips"] == 3 and jobs["load_clips"] == 3 and jobs["va_clusters"] == 1
     assert not {"extract_frames", "demo_video", "trends", "evaluate_study"} & set(jobs)
     lint = snakemake(d, "--lint", check=False)
@@ -454,3 +456,17 @@ def test_clip_only_study_dry_run_and_lint(tmp_path):
         "key 'sessions' is empty (a clip-only study) but 'clips.datasets' names no clip set"
         in r.stderr
     )
+
+
+def test_a_study_with_sessions_and_clips(tmp_path):
+    """A normal study with a clip set: both branches' jobs; a missing clip folder is named."""
+    clips = {"datasets": {"ck": {"format": "ckplus", "path": "resources/demo/clips/ckplus"}}}
+    d = prepare("tiny", tmp_path / "s", {"clips": clips})
+    jobs = _jobs(snakemake(d, "-n", "--quiet", "rules"))
+    assert jobs["demo_clips"] == 1 and jobs["load_clips"] == 1 and "va_clusters" not in jobs
+    assert jobs["extract_frames"] >= 4 and jobs["train_cnn"] == 1
+    clips["datasets"]["ck"]["path"] = "data/no-such-set"
+    d = prepare("tiny", tmp_path / "s", {"clips": clips})
+    r = snakemake(d, "-n", check=False)
+    assert r.returncode != 0
+    assert "key 'clips.datasets.ck.path': clip set folder 'data/no-such-set' not found" in r.stderr
