@@ -4,6 +4,7 @@ clip-only test study's dry run and lint."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -354,6 +355,23 @@ def test_resample_indices():
     assert loaders.resample_indices(3, 5).tolist() == [0, 1, 2, -1, -1]
     idx = loaders.resample_indices(100, 15)
     assert idx[0] == 0 and idx[-1] == 99 and np.all(np.diff(idx) >= 6)
+
+
+def test_video_frame_count_from_the_container_checked(demo, monkeypatch):
+    """Frames are picked by the container's count; when it overstates the clip, by the decoded
+    count (a second pass), so the last frame kept is the real last one."""
+    clip = loaders.scan("cremad", demo / "cremad")[0]
+    images, idx, n = loaders.read_clip_frames(clip, 3)
+    assert n == 5 and idx.tolist() == [0, 2, 4] and all(im is not None for im in images)
+    real = loaders.probe_video
+
+    def overstated(path):
+        return dataclasses.replace(real(path), n_frames=40)
+
+    monkeypatch.setattr(loaders, "probe_video", overstated)
+    again, idx, n = loaders.read_clip_frames(clip, 3)
+    assert n == 5 and idx.tolist() == [0, 2, 4]
+    assert all(np.array_equal(a, b) for a, b in zip(images, again, strict=True))
 
 
 # ---- valence/arousal clusters

@@ -47,7 +47,7 @@ from emotiontrack.crops import STORED_MARGIN, STORED_SIZE
 from emotiontrack.faces import face_finder
 from emotiontrack.formats import SPLITS, ClipSet, write_clips
 from emotiontrack.labels import canonical
-from emotiontrack.video import sample_frames
+from emotiontrack.video import probe_video, sample_frames
 
 log = logging.getLogger(__name__)
 
@@ -302,26 +302,46 @@ def _read_image(path: Path) -> np.ndarray:
     return img
 
 
-def read_frames(clip: RawClip, idx: np.ndarray) -> list[np.ndarray | None]:
-    """The BGR frames at indices ``idx`` (-1: None, padding) of ``clip``; a video is decoded once
-    from its start. Raises UserInputError naming an unreadable image or video."""
-    if clip.video is None:
-        return [None if i < 0 else _read_image(clip.frames[i]) for i in idx]
+def _video_frames(path: Path, idx: np.ndarray) -> tuple[list[np.ndarray | None], int]:
+    """The BGR frames at ``idx`` (-1: None) of a video, decoded once from its start up to the
+    last one wanted; and the frames decoded (all of them when one wanted was not reached)."""
     wanted = {int(i) for i in idx if i >= 0}
     got: dict[int, np.ndarray] = {}
-    _, frames = sample_frames(clip.video, 1e6)  # every frame
+    n = 0
+    _, frames = sample_frames(path, 1e6)  # every frame
     for i, _, frame in frames:
+        n = i + 1
         if i in wanted:
             got[i] = frame
-        if len(got) == len(wanted):
-            break
-    return [None if i < 0 else got.get(int(i)) for i in idx]
+            if len(got) == len(wanted):
+                break
+    return [None if i < 0 else got.get(int(i)) for i in idx], n
 
 
-def video_length(path: Path) -> int:
-    """Frames of a video, counted by decoding (containers' counts are not always right)."""
-    _, frames = sample_frames(path, 1e6)
-    return sum(1 for _ in frames)
+def read_clip_frames(clip: RawClip, length: int) -> tuple[list[np.ndarray | None], np.ndarray, int]:
+    """A clip's ``length`` frames (:func:`resample_indices`; None for padding), their indices
+    and the clip's frame count. A video is sampled by its container's frame count and decoded
+    once; when the count was wrong (a frame wanted past the end), again by the decoded count.
+    Raises UserInputError naming an unreadable image or video, or a clip with no frames."""
+    if clip.video is None:
+        n = len(clip.frames)
+        idx = resample_indices(n, length)
+        return [None if i < 0 else _read_image(clip.frames[i]) for i in idx], idx, n
+    n = probe_video(clip.video).n_frames
+    if n > 0:
+        idx = resample_indices(n, length)
+        images, decoded = _video_frames(clip.video, idx)
+        if all(im is not None for i, im in zip(idx, images, strict=True) if i >= 0):
+            return images, idx, n
+        n = decoded
+    else:
+        _, frames = sample_frames(clip.video, 1e6)
+        n = sum(1 for _ in frames)
+    if n == 0:
+        raise UserInputError(f"{clip.where}: a video with no decodable frame")
+    idx = resample_indices(n, length)
+    images, _ = _video_frames(clip.video, idx)
+    return images, idx, n
 
 
 def _choose_classes(
@@ -381,11 +401,7 @@ class _Read:
 
 def _read_clip(clip: RawClip, length: int, finder, mesher: FaceMesh | None) -> _Read:
     """One clip resampled to ``length`` frames, its faces cropped (and meshed)."""
-    n = len(clip.frames) if clip.video is None else video_length(clip.video)
-    if n == 0:
-        raise UserInputError(f"{clip.where}: a clip with no frames")
-    idx = resample_indices(n, length)
-    images = read_frames(clip, idx)
+    images, idx, n = read_clip_frames(clip, length)
     lost = [int(k) for k, im in zip(idx, images, strict=True) if k >= 0 and im is None]
     if lost:
         raise UserInputError(f"{clip.where}: frame(s) {lost[:5]} could not be decoded")
