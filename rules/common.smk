@@ -46,19 +46,10 @@ EXCLUDED = {}  # session -> why it was left out (bad_videos: exclude)
 VIDEOS = {}
 
 
-# ---- labelled clips: the clip sets (rules/clips_data.smk). A clip-only study (`sessions: ""`)
-# has no session sheet: the per-session rules then have no jobs and `all` asks only for the clip
-# targets. The per-frame CNN (and so the FER set and its checks) is needed by the sessions, and
-# by the clip models' frame-CNN baseline when there are clip sets.
-# The frames stage's face-finder keys the clip loaders detect with (every kept frame).
-CLIP_FINDER_KEYS = (
-    "detector",
-    "detector_model",
-    "detector_min_score",
-    "detector_min_face",
-    "detect_width",
-    "min_neighbors",
-)
+# ---- labelled clips: the clip sets' checks (rules/clips_data.smk). A clip-only study
+# (`sessions: ""`) has no session sheet: the per-session rules then have no jobs and `all` asks
+# only for the clip targets. The per-frame CNN (and so the FER set and its checks) is needed by
+# the sessions, and by the clip models' frame-CNN baseline when there are clip sets.
 
 
 def empty_sheet():
@@ -468,7 +459,18 @@ def load_clips_inputs(wildcards):
     }
 
 
-CLIP_FINDER = {k: config["frames"][k] for k in CLIP_FINDER_KEYS}
+# The frames stage's face-finder keys, which the clip loaders detect with (every kept frame).
+CLIP_FINDER = {
+    k: config["frames"][k]
+    for k in (
+        "detector",
+        "detector_model",
+        "detector_min_score",
+        "detector_min_face",
+        "detect_width",
+        "min_neighbors",
+    )
+}
 
 
 def clip_data_targets():

@@ -23,28 +23,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emotiontrack.clips.loaders import CREMAD_CLASSES
 from emotiontrack.demo.face import render_face
 from emotiontrack.demo.identities import Identity, _stable_seed, identity_for
 from emotiontrack.demo.scene import _draw_body, _make_background
+from emotiontrack.labels import canonical
 
-# CK+48's folder names (no "contempt": the renderer has no such expression) -> renderer emotion
-CKPLUS_CLASSES = {
-    "anger": "angry",
-    "disgust": "disgust",
-    "fear": "fear",
-    "happy": "happy",
-    "sadness": "sad",
-    "surprise": "surprise",
-}
-# CREMA-D's emotion codes -> renderer emotion (also the class names the loader gives them)
-CREMAD_CODES = {
-    "ANG": "angry",
-    "DIS": "disgust",
-    "FEA": "fear",
-    "HAP": "happy",
-    "NEU": "neutral",
-    "SAD": "sad",
-}
+# CK+48's folder names (no "contempt": the renderer has no such expression); each shows the
+# renderer's emotion of its canonical name (anger -> angry)
+CKPLUS_CLASSES = ("anger", "disgust", "fear", "happy", "sadness", "surprise")
 CREMAD_SENTENCES = (
     "IEO",
     "TIE",
@@ -134,7 +121,8 @@ def make_ckplus(
         subject = f"S{10 + s * 5:03d}"
         ident = identity_for(f"ckplus-{subject}", seed)
         seq = 0
-        for cls, emotion in CKPLUS_CLASSES.items():
+        for cls in CKPLUS_CLASSES:
+            emotion = canonical(cls)
             for k in range(clips_per_class):
                 seq += 1
                 rng = _rng("ckplus", seed, subject, cls, k)
@@ -170,7 +158,7 @@ def make_cremad(
     for s in range(subjects):
         actor = str(1001 + s)
         ident = identity_for(f"cremad-{actor}", seed)
-        for code, emotion in CREMAD_CODES.items():
+        for code, emotion in CREMAD_CLASSES.items():
             for k in range(clips_per_class):
                 rng = _rng("cremad", seed, actor, code, k)
                 level = "XX" if code == "NEU" else levels[(s + k) % len(levels)]

@@ -42,17 +42,17 @@ import numpy as np
 
 from emotiontrack import UserInputError
 from emotiontrack.blazeface import MESH_POINTS, FaceMesh
-from emotiontrack.crops import STORED_MARGIN, STORED_SIZE, stored_crop
-from emotiontrack.faces import BlazeFaceDetector, face_finder, to_gray
+from emotiontrack.clips.faces import GIVEN_CROP_SIZE, crop_frames, landmark_agreement
+from emotiontrack.crops import STORED_MARGIN, STORED_SIZE
+from emotiontrack.faces import face_finder
 from emotiontrack.formats import SPLITS, ClipSet, write_clips
 from emotiontrack.labels import canonical
-from emotiontrack.video import sample_frames
+from emotiontrack.video import probe_video, sample_frames
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("ckplus", "cremad", "afewva")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
-GIVEN_CROP_SIZE = 64  # side of the crops stored for frames that already are face crops
 CKPLUS_NAME = re.compile(r"^(S\d+)_(\d+)_(\d+)$")
 CREMAD_NAME = re.compile(r"^(\d+)_([A-Z]{3})_([A-Z]{3})_([A-Z]{2})$")
 CREMAD_CLASSES = {
@@ -302,111 +302,46 @@ def _read_image(path: Path) -> np.ndarray:
     return img
 
 
-def read_frames(clip: RawClip, idx: np.ndarray) -> list[np.ndarray | None]:
-    """The BGR frames at indices ``idx`` (-1: None, padding) of ``clip``; a video is decoded once
-    from its start. Raises UserInputError naming an unreadable image or video."""
-    if clip.video is None:
-        return [None if i < 0 else _read_image(clip.frames[i]) for i in idx]
+def _video_frames(path: Path, idx: np.ndarray) -> tuple[list[np.ndarray | None], int]:
+    """The BGR frames at ``idx`` (-1: None) of a video, decoded once from its start up to the
+    last one wanted; and the frames decoded (all of them when one wanted was not reached)."""
     wanted = {int(i) for i in idx if i >= 0}
     got: dict[int, np.ndarray] = {}
-    _, frames = sample_frames(clip.video, 1e6)  # every frame
+    n = 0
+    _, frames = sample_frames(path, 1e6)  # every frame
     for i, _, frame in frames:
+        n = i + 1
         if i in wanted:
             got[i] = frame
-        if len(got) == len(wanted):
-            break
-    return [None if i < 0 else got.get(int(i)) for i in idx]
+            if len(got) == len(wanted):
+                break
+    return [None if i < 0 else got.get(int(i)) for i in idx], n
 
 
-def video_length(path: Path) -> int:
-    """Frames of a video, counted by decoding (containers' counts are not always right)."""
-    _, frames = sample_frames(path, 1e6)
-    return sum(1 for _ in frames)
-
-
-def _mesh_relative(mesh: np.ndarray, x0: float, y0: float, side: float) -> np.ndarray:
-    """Face-mesh points in image pixels -> crop-relative (x, y in 0..1 of the square crop at
-    (x0, y0) of side ``side``; z divided by the side)."""
-    out = mesh.astype(np.float32).copy()
-    out[:, 0] = (mesh[:, 0] - x0) / side
-    out[:, 1] = (mesh[:, 1] - y0) / side
-    out[:, 2] = mesh[:, 2] / side
-    return out
-
-
-def _level_eyes(box) -> np.ndarray:
-    """Key points with level eyes for a face given without any (Haar, or a whole-image crop)."""
-    x, y, w, h = box
-    kp = np.full((6, 2), np.nan, np.float32)
-    kp[0] = (x + 0.3 * w, y + 0.4 * h)
-    kp[1] = (x + 0.7 * w, y + 0.4 * h)
-    return kp
-
-
-@dataclass
-class CropResult:
-    faces: np.ndarray  # (T, S, S) uint8
-    present: np.ndarray  # (T,) bool
-    landmarks: np.ndarray | None  # (T, 468, 3) float32 crop-relative, NaN without a face
-    boxes: np.ndarray  # (T, 4) float64 x, y, w, h pixels, NaN without a face
-
-
-def crop_frames(
-    frames: list[np.ndarray | None], finder=None, mesher: FaceMesh | None = None
-) -> CropResult:
-    """Face crops of a clip's frames (None: padding). ``finder``: a detector of the frames stage
-    (its ``detect_face``) whose largest face is cut with :func:`stored_crop`; None: the frame is
-    the crop, resized to :data:`GIVEN_CROP_SIZE`. ``mesher``: also the face mesh per frame."""
-    size = GIVEN_CROP_SIZE if finder is None else STORED_SIZE
-    T = len(frames)
-    faces = np.zeros((T, size, size), np.uint8)
-    present = np.zeros(T, bool)
-    boxes = np.full((T, 4), np.nan)
-    lms = np.full((T, MESH_POINTS, 3), np.nan, np.float32) if mesher is not None else None
-    colour = isinstance(getattr(finder, "detector", finder), BlazeFaceDetector)
-    for t, frame in enumerate(frames):
-        if frame is None:
-            continue
-        if finder is None:
-            H, W = frame.shape[:2]
-            box, kp = (0, 0, W, H), _level_eyes((0, 0, W, H))
-            faces[t] = cv2.resize(to_gray(frame), (size, size), interpolation=cv2.INTER_AREA)
-            x0, y0, side = 0.0, 0.0, float(max(W, H))
-        else:
-            face = finder.detect_face(frame if colour else to_gray(frame))
-            if face is None:
-                continue
-            box, kp = face.box, face.keypoints
-            if not np.isfinite(kp[:2]).all():
-                kp = _level_eyes(box)
-            faces[t] = stored_crop(frame, box)
-            x, y, w, h = box
-            side = max(w, h) * (1 + 2 * STORED_MARGIN)
-            x0, y0 = x + w / 2 - side / 2, y + h / 2 - side / 2
-        present[t] = True
-        boxes[t] = box
-        if mesher is not None:
-            lms[t] = _mesh_relative(mesher(to_gray(frame), box, kp), x0, y0, side)
-    return CropResult(faces, present, lms, boxes)
-
-
-def landmark_agreement(boxes: np.ndarray, ref: np.ndarray) -> float:
-    """Share of frames with a detected box whose centre lies inside the bounding box of the
-    dataset's own landmarks for that frame (``boxes`` (T, 4) NaN where none, ``ref`` (T, P, 2));
-    NaN when no frame has both."""
-    ok = np.isfinite(boxes).all(axis=1) & np.isfinite(ref).all(axis=(1, 2))
-    if not ok.any():
-        return float("nan")
-    cx = boxes[ok, 0] + boxes[ok, 2] / 2
-    cy = boxes[ok, 1] + boxes[ok, 3] / 2
-    r = ref[ok]
-    inside = (
-        (r[..., 0].min(1) <= cx)
-        & (cx <= r[..., 0].max(1))
-        & (r[..., 1].min(1) <= cy)
-        & (cy <= r[..., 1].max(1))
-    )
-    return float(inside.mean())
+def read_clip_frames(clip: RawClip, length: int) -> tuple[list[np.ndarray | None], np.ndarray, int]:
+    """A clip's ``length`` frames (:func:`resample_indices`; None for padding), their indices
+    and the clip's frame count. A video is sampled by its container's frame count and decoded
+    once; when the count was wrong (a frame wanted past the end), again by the decoded count.
+    Raises UserInputError naming an unreadable image or video, or a clip with no frames."""
+    if clip.video is None:
+        n = len(clip.frames)
+        idx = resample_indices(n, length)
+        return [None if i < 0 else _read_image(clip.frames[i]) for i in idx], idx, n
+    n = probe_video(clip.video).n_frames
+    if n > 0:
+        idx = resample_indices(n, length)
+        images, decoded = _video_frames(clip.video, idx)
+        if all(im is not None for i, im in zip(idx, images, strict=True) if i >= 0):
+            return images, idx, n
+        n = decoded
+    else:
+        _, frames = sample_frames(clip.video, 1e6)
+        n = sum(1 for _ in frames)
+    if n == 0:
+        raise UserInputError(f"{clip.where}: a video with no decodable frame")
+    idx = resample_indices(n, length)
+    images, _ = _video_frames(clip.video, idx)
+    return images, idx, n
 
 
 def _choose_classes(
@@ -422,6 +357,63 @@ def _choose_classes(
             "fix clips.datasets.<name>.classes"
         )
     return [c for c in clips if c.label in classes], list(classes)
+
+
+def _labelled(
+    raw: list[RawClip],
+    fmt: str,
+    classes: Sequence[str],
+    va_classes: dict[str, str] | None,
+    class_order: Sequence[str],
+    where: str,
+) -> tuple[list[RawClip], list[str]]:
+    """The clips kept and the class names in order: AFEW-VA's labelled by ``va_classes``;
+    ``classes`` if given, else every class found (those of ``class_order`` first)."""
+    if fmt == "afewva":
+        if va_classes is None:
+            raise UserInputError(f"{where}: AFEW-VA clips need their valence/arousal classes")
+        unknown = [c.clip_id for c in raw if c.clip_id not in va_classes]
+        if unknown:
+            raise UserInputError(
+                f"{where}: clip(s) {unknown[:5]} have no valence/arousal class (the clusters "
+                "file is older than the set? rerun va_clusters)"
+            )
+        for c in raw:
+            c.label = va_classes[c.clip_id]
+    if not classes and class_order:  # every class found, those of class_order first
+        found = sorted({c.label for c in raw})
+        classes = [
+            *(c for c in class_order if c in found),
+            *(c for c in found if c not in class_order),
+        ]
+    return _choose_classes(raw, classes, where)
+
+
+@dataclass
+class _Read:
+    faces: np.ndarray  # (T, S, S) uint8
+    present: np.ndarray  # (T,) bool
+    va: np.ndarray  # (2, T) valence, arousal -1..1, NaN where none
+    landmarks: np.ndarray | None  # (T, 468, 3) crop-relative
+    n: int  # frames of the clip
+    agreement: float  # landmark_agreement with the set's own landmarks, NaN if none
+
+
+def _read_clip(clip: RawClip, length: int, finder, mesher: FaceMesh | None) -> _Read:
+    """One clip resampled to ``length`` frames, its faces cropped (and meshed)."""
+    images, idx, n = read_clip_frames(clip, length)
+    lost = [int(k) for k, im in zip(idx, images, strict=True) if k >= 0 and im is None]
+    if lost:
+        raise UserInputError(f"{clip.where}: frame(s) {lost[:5]} could not be decoded")
+    got = crop_frames(images, finder, mesher)
+    keep = idx >= 0
+    va = np.full((2, length), np.nan, np.float32)
+    if clip.valence is not None:
+        va[0, keep], va[1, keep] = clip.valence[idx[keep]], clip.arousal[idx[keep]]
+    agreement = float("nan")
+    if clip.ref_landmarks is not None and finder is not None:
+        agreement = landmark_agreement(got.boxes[keep], clip.ref_landmarks[idx[keep]])
+    return _Read(got.faces, got.present, va, got.landmarks, n, agreement)
 
 
 def load_clips(
@@ -449,24 +441,7 @@ def load_clips(
     kept frame."""
     raw = scan(fmt, root)
     where = f"{root} ({fmt})"
-    if fmt == "afewva":
-        if va_classes is None:
-            raise UserInputError(f"{where}: AFEW-VA clips need their valence/arousal classes")
-        unknown = [c.clip_id for c in raw if c.clip_id not in va_classes]
-        if unknown:
-            raise UserInputError(
-                f"{where}: clip(s) {unknown[:5]} have no valence/arousal class (the clusters "
-                "file is older than the set? rerun va_clusters)"
-            )
-        for c in raw:
-            c.label = va_classes[c.clip_id]
-    if not classes and class_order:  # every class found, those of class_order first
-        found = sorted({c.label for c in raw})
-        classes = [
-            *(c for c in class_order if c in found),
-            *(c for c in found if c not in class_order),
-        ]
-    raw, names = _choose_classes(raw, classes, where)
+    raw, names = _labelled(raw, fmt, classes, va_classes, class_order, where)
     index = {c: i for i, c in enumerate(names)}
     labels = np.array([index[c.label] for c in raw], np.int64)
     subjects = np.array([c.subject for c in raw], dtype=str)
@@ -490,24 +465,11 @@ def load_clips(
     n_frames = np.zeros(N, np.int64)
     agreement = []
     for i, clip in enumerate(raw):
-        n = len(clip.frames) if clip.video is None else video_length(clip.video)
-        if n == 0:
-            raise UserInputError(f"{clip.where}: a clip with no frames")
-        n_frames[i] = n
-        idx = resample_indices(n, length)
-        images = read_frames(clip, idx)
-        lost = [int(k) for k, im in zip(idx, images, strict=True) if k >= 0 and im is None]
-        if lost:
-            raise UserInputError(f"{clip.where}: frame(s) {lost[:5]} could not be decoded")
-        got = crop_frames(images, finder, mesher)
-        faces[i], present[i] = got.faces, got.present
+        got = _read_clip(clip, length, finder, mesher)
+        faces[i], present[i], va[:, i], n_frames[i] = got.faces, got.present, got.va, got.n
         if lms is not None:
             lms[i] = got.landmarks
-        keep = idx >= 0
-        if clip.valence is not None:
-            va[0, i, keep], va[1, i, keep] = clip.valence[idx[keep]], clip.arousal[idx[keep]]
-        if clip.ref_landmarks is not None and detect:
-            agreement.append(landmark_agreement(got.boxes[keep], clip.ref_landmarks[idx[keep]]))
+        agreement.append(got.agreement)
         if i % 20 == 0 or i == N - 1:
             log.info("%s: %d/%d clips read", where, i + 1, N)
     kept = int(np.minimum(n_frames, length).sum())  # frames read (not padding)
