@@ -35,24 +35,29 @@ def study(d: Path, config: dict) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_inputs(tmp_path_factory) -> Path:
-    """The tiny study's demo videos and FER CSV, generated once by the workflow itself."""
+    """The tiny study's demo videos and FER CSV, generated once by the workflow itself, with each
+    session's frames and the training sessions' augmented copies: those do not depend on the CNN
+    or the sequence model, so the tests share them (their `results/`) and redo only the rest."""
     d = study(tmp_path_factory.mktemp("inputs"), {})
     run(
         d,
         *[f"resources/demo/videos/{p}_{c}.mp4" for p, c, _ in SESSIONS],
         "resources/demo/fer2013.csv",
+        *[f"results/frames/{p}_{c}.h5" for p, c, _ in SESSIONS],
+        *[f"results/augmented/{p}_{c}.h5" for p, c, split in SESSIONS if split == "train"],
     )
-    return d / "resources"
+    return d
 
 
 def with_inputs(d: Path, demo_inputs: Path, config: dict) -> Path:
-    shutil.copytree(demo_inputs, d / "resources")
+    for part in ("resources", "results"):  # modification times kept: up to date in the copy
+        shutil.copytree(demo_inputs / part, d / part)
     return study(d, config)
 
 
 def test_five_class_ck_folders_cnn_rnn_attention(tmp_path, demo_inputs):
     # A CK+48-style tree (<class>/*.png, CK's folder names) made from the demo FER images.
-    data = load_fer2013_csv(demo_inputs / "demo/fer2013.csv", EMOTIONS)
+    data = load_fer2013_csv(demo_inputs / "resources/demo/fer2013.csv", EMOTIONS)
     order = {
         "happy": "happy",
         "surprise": "surprise",
@@ -82,6 +87,7 @@ def test_five_class_ck_folders_cnn_rnn_attention(tmp_path, demo_inputs):
         "results/trends/user03_condB.png",
         "results/cnn/test_metrics.json",
     )
+    assert not (d / "logs/extract_frames").exists()  # the shared frames served: CNN-independent
     five = ["happy", "surprise", "angry", "sad", "fear"]
     cnn = json.loads((d / "results/cnn/test_metrics.json").read_text())
     assert cnn["architecture"] == "cnn-rnn" and list(cnn["per_class"]) == five
