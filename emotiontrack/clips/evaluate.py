@@ -38,8 +38,8 @@ import pandas as pd
 from ..evaluate import _to_jsonable, classification_metrics, plot_confusion
 from ..formats import ClipSet, read_clips
 from ..labels import canonical
+from .inputs import BASELINES, clip_mean_va, model_inputs
 from .loaders import CREMAD_CLASSES
-from .models import BASELINES, clip_mean_va, model_inputs
 
 log = logging.getLogger(__name__)
 
