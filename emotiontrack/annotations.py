@@ -66,7 +66,14 @@ def _read_csv(path: str | os.PathLike, kind: str) -> pd.DataFrame:
         raise UserInputError(f"{kind} file '{p}' is empty (expected a CSV with a header)") from exc
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise UserInputError(f"{kind} file '{p}' is not a readable CSV: {exc}") from exc
-    df.columns = [str(c).strip().lower() for c in df.columns]
+    names = [str(c).strip().lower() for c in df.columns]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:  # pandas renames exact repeats to "x.1", so these differ only in case or spaces
+        raise UserInputError(
+            f"{kind} file '{p}': column {twice[0]!r} appears more than once in the header "
+            "(column names are read without regard to case and surrounding spaces)"
+        )
+    df.columns = names
     return df
 
 

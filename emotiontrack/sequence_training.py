@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .sequence import (
     SEQUENCE_MODELS,
@@ -21,6 +20,7 @@ from .sequence import (
     split_participants,
     windows,
 )
+from .tfutil import history_table
 
 log = logging.getLogger(__name__)
 
@@ -200,16 +200,7 @@ def train_sequence_model(
         verbose=2,
     )
     model.save(out_model)
-    # "probabilities_accuracy" -> "accuracy"; the heads' own losses keep their names when the
-    # total is also called "loss" (two heads)
-    h = pd.DataFrame(hist.history).rename(
-        columns=lambda c: (
-            c
-            if c.replace("probabilities_", "") in hist.history
-            else c.replace("probabilities_", "")
-        )
-    )
-    h.insert(0, "epoch", np.arange(1, len(h) + 1))
+    h = history_table(hist.history)
     h.to_csv(out_history, index=False)
     n_train = len(next(iter(xtr.values())) if isinstance(xtr, dict) else xtr)
     log.info("sequence model trained on %d windows", n_train)

@@ -21,3 +21,18 @@ def configure_tf(threads: int = 1, seed: int = 0) -> None:
         pass
     keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
+
+
+def history_table(history: dict[str, list[float]]):
+    """A Keras ``History.history`` as a table, one row per epoch (column ``epoch`` from 1), the
+    classification head's metrics under plain names ("probabilities_accuracy" -> "accuracy"; a
+    head's own loss keeps its name when the total is also called "loss", with two heads)."""
+    import numpy as np
+    import pandas as pd
+
+    def plain(c: str) -> str:
+        return c if c.replace("probabilities_", "") in history else c.replace("probabilities_", "")
+
+    h = pd.DataFrame(history).rename(columns=plain)
+    h.insert(0, "epoch", np.arange(1, len(h) + 1))
+    return h

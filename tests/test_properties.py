@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 from conftest import EMOTIONS, REPO
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from emotiontrack import UserInputError
@@ -92,6 +92,8 @@ EMOTION = st.one_of(
     duration=st.one_of(st.none(), st.floats(0.1, 3600)),
     raw=st.one_of(st.none(), st.binary(max_size=40)),
 )
+# found by CI: a column named twice, differing only in case (was a pandas TypeError)
+@example(["start_s", "end_s", "emotion", "START_S"], [("0.0", "0.0", "angry", "0")], None, None)
 def test_annotation_loads_or_raises_user_error(columns, rows, duration, raw):
     text = ",".join(columns) + "\n"
     text += "".join(",".join(r[: len(columns)]) + "\n" for r in rows)

@@ -16,11 +16,11 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from .. import UserInputError
 from ..cnn import class_weights
 from ..formats import ClipSet, read_clips
+from ..tfutil import history_table
 from .evaluate import predict_test_clips
 from .models import (
     build_clip_model,
@@ -163,16 +163,7 @@ def train_clip_model(
         verbose=2,
     )
     model.save(out_model)
-    # "probabilities_accuracy" -> "accuracy"; a head's own loss keeps its name when the total
-    # is also called "loss" (two heads)
-    h = pd.DataFrame(hist.history).rename(
-        columns=lambda c: (
-            c
-            if c.replace("probabilities_", "") in hist.history
-            else c.replace("probabilities_", "")
-        )
-    )
-    h.insert(0, "epoch", np.arange(1, len(h) + 1))
+    h = history_table(hist.history)
     h.to_csv(out_history, index=False)
     summary.update(
         epochs=int(len(h)),

@@ -226,7 +226,7 @@ def plot_va_clusters(result: dict, out_png: str | Path) -> None:
         aspect="equal",
     )
     ax.set_title(
-        f"{result['k']} valence/arousal clusters (k-means); names: {result['names_from']}",
+        f"{result['k']} valence/arousal clusters (k-means)\nnames: {result['names_from']}",
         fontsize=9,
     )
     ax.legend(fontsize=7, loc="lower left")
