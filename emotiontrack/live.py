@@ -418,15 +418,17 @@ def run_live(
     t_start, cpu_start = time.perf_counter(), time.process_time()
     n = 0
     interrupted = False
+    # Ctrl-C ends the loop cleanly after the frame in hand (a flag, not an exception: a frame is
+    # never half-recorded, in the video but not the timeline), also when started from a shell or
+    # program that ignores SIGINT for its children (a background job of a script).
+    stop = []
+    previous = None
     if threading.current_thread() is threading.main_thread():
-        # Ctrl-C ends the loop cleanly (below), also when started from a shell or program that
-        # ignores SIGINT for its children (a background job of a script): Python then installs
-        # no handler of its own.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.append(signum))
     if window:
         cv2.namedWindow("EmotionTrack", cv2.WINDOW_NORMAL)
     try:
-        while max_frames is None or n < max_frames:
+        while (max_frames is None or n < max_frames) and not stop:
             ok, frame = src.cap.read()
             if not ok or frame is None:
                 break
@@ -453,9 +455,13 @@ def run_live(
                 if cv2.waitKey(1) & 0xFF == ord("q"):
                     break
     except KeyboardInterrupt:
-        interrupted = True
-        log.info("interrupted after %d frames: writing what was recorded", n)
+        stop.append(signal.SIGINT)
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        if stop:
+            interrupted = True
+            log.info("interrupted after %d frames: writing what was recorded", n)
         elapsed = time.perf_counter() - t_start
         cpu = time.process_time() - cpu_start
         src.cap.release()
