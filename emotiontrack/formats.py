@@ -582,20 +582,13 @@ class ClipSet:
 
     def subset(self, split: str) -> ClipSet:
         """The clips of one split (same classes and attributes)."""
-        keep = self.split == split
+        return self.select(self.split == split)
+
+    def select(self, keep: np.ndarray) -> ClipSet:
+        """The clips where ``keep`` (a boolean mask over clips) is True."""
         lm = None if self.landmarks is None else self.landmarks[keep]
-        arrays = (
-            "faces",
-            "present",
-            "labels",
-            "subjects",
-            "clip_ids",
-            "split",
-            "valence",
-            "arousal",
-        )
         return ClipSet(
-            **{k: getattr(self, k)[keep] for k in arrays},
+            **{k: getattr(self, k)[keep] for k in (*_CLIP_NUM, *_CLIP_STR)},
             classes=list(self.classes),
             landmarks=lm,
             attrs=dict(self.attrs),

@@ -221,28 +221,7 @@ def test_majority_baseline(clips_h5, tmp_path):
     keep = (cs.split != "train") | (cs.labels == 2) | (np.arange(len(cs)) % 2 == 0)
     lopsided = cs.subset("train")  # more sadness than anything else in train
     path = tmp_path / "c.h5"
-    write_clips(
-        path,
-        ClipSet(
-            **{
-                **cs.__dict__,
-                **{
-                    k: getattr(cs, k)[keep]
-                    for k in (
-                        "faces",
-                        "present",
-                        "labels",
-                        "subjects",
-                        "clip_ids",
-                        "split",
-                        "valence",
-                        "arousal",
-                        "landmarks",
-                    )
-                },
-            }
-        ),
-    )
+    write_clips(path, cs.select(keep))
     assert lopsided.labels.size == 24
     files = [tmp_path / f"majority.{e}" for e in ("tsv", "json", "png", "pc.tsv")]
     baseline_predictions(path, "majority", files[0])
