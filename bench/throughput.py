@@ -49,6 +49,16 @@ PEER_SPEC = "fer==25.10.3"
 # that provides each, installed with --no-deps into PEER only when missing.
 PEER_IMPORTS = {"pkg_resources": "setuptools<81", "requests": "requests", "PIL": "pillow"}
 SAMPLE_FPS = 5.0
+FINDER_KEYS = ("detector", "detector_model", "detector_min_score", "detector_min_face")
+FINDER_KEYS += ("detect_width", "min_neighbors", "track", "track_face_px", "track_margin")
+FINDER_KEYS += ("track_size_range", "track_refresh_every", "track_lost_every")
+
+
+def workflow_config() -> dict:
+    """config/config.yaml (read by the parent only: a job gets its settings as parameters)."""
+    import yaml
+
+    return yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
 # ------------------------------------------------------------------------------------------
@@ -186,30 +196,24 @@ def stage_main(spec: dict) -> None:
         _, frames = sample_frames(video, SAMPLE_FPS)
         info["sampled"] = sum(1 for _ in frames)
     elif stage == "frames":
-        import yaml
-
         from emotiontrack.faces import face_finder
         from emotiontrack.frames import extract_frames
 
-        fr = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["frames"]
-        keys = ("detector", "detector_model", "detector_min_score", "detector_min_face")
-        keys += ("detect_width", "min_neighbors", "track", "track_face_px", "track_margin")
-        keys += ("track_size_range", "track_refresh_every", "track_lost_every")
-        settings = {k: fr[k] for k in keys} | spec.get("override", {})
+        work_from = time.perf_counter()
         info = extract_frames(
             video,
             spec["frames_h5"],
-            sample_fps=fr["fps"],
-            detector=face_finder(**settings),
+            sample_fps=spec["fps"],
+            detector=face_finder(**spec["finder"]),
             threads=threads,
         )
         info["sampled"] = info.pop("n_frames")
     elif stage == "features":
-        from emotiontrack.demo import EMOTIONS
         from emotiontrack.features import extract_features
 
+        work_from = time.perf_counter()
         info = extract_features(
-            spec["frames_h5"], spec["model"], spec["features_h5"], EMOTIONS, threads=threads
+            spec["frames_h5"], spec["model"], spec["features_h5"], spec["emotions"], threads=threads
         )
         info["sampled"] = info.pop("n_frames")
     elif stage == "peer":
@@ -232,6 +236,10 @@ def stage_main(spec: dict) -> None:
             faces += bool(detector.detect_emotions(frame))
             n += 1
         info = {"sampled": n, "n_faces": faces, "module": fer.__file__}
+    if stage in ("frames", "features"):
+        # the job's work after its imports: wall minus this is its start-up (interpreter,
+        # imports, exit)
+        info["work_s"] = time.perf_counter() - work_from
     import resource
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -268,10 +276,21 @@ def bench_video(entry: dict, model: Path, all_cpus: list[int], peer: bool, tmp: 
 
     def chain(cpus: list[int], label: str, override: dict | None = None) -> dict:
         h5 = str(tmp / f"frames_{key}_{label}.h5")
-        spec = {"video": video, "cpus": cpus, "frames_h5": h5, "override": override or {}}
-        fr = run_stage({**spec, "stage": "frames"}, len(cpus))
+        spec = {"video": video, "cpus": cpus, "frames_h5": h5}
+        # as in the workflow, the jobs get their settings from the caller (Snakemake passes the
+        # config's values as params), not by parsing the config themselves
+        config = workflow_config()
+        finder = {k: config["frames"][k] for k in FINDER_KEYS} | (override or {})
+        fps = config["frames"]["fps"]
+        fr = run_stage({**spec, "stage": "frames", "fps": fps, "finder": finder}, len(cpus))
         ft = run_stage(
-            {**spec, "stage": "features", "model": str(model), "features_h5": h5 + ".f.h5"},
+            {
+                **spec,
+                "stage": "features",
+                "model": str(model),
+                "features_h5": h5 + ".f.h5",
+                "emotions": config["emotions"],
+            },
             len(cpus),
         )
         return {
@@ -358,10 +377,11 @@ def report(rows: list[dict], videos: list[dict]) -> list[str]:
             )
             if "parts" in r:
                 for part, name in zip(r["parts"], ("frames job", "features job"), strict=True):
+                    start = part["wall_s"] - part["work_s"]
                     out.append(
                         f"{'':8s}   {name:25s} {'':5s} {part['wall_s']:7.2f} {'':9s} {'':7s} "
                         f"{part['wall_s'] / floor1['wall_s']:8.2f} {'':7s} {part['rss_mb']:7.0f} "
-                        f"{'':6s} {part['cpu_s']:7.2f}"
+                        f"{'':6s} {part['cpu_s']:7.2f}   start-up {start:.2f} s"
                     )
     return out
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from . import UserInputError
 from .crops import CropGeometry, classify, model_crops, read_geometry
 from .formats import FPS, Features, Frames, open_faces, read_frames, write_features
+from .logs import progress
 from .video import sha256sum
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def extract_features(
     step = max(1, min(chunk, T))
     todo = [(k, s) for k in range(K) for s in range(0, T, step)]
     with open_faces(frames_h5) as faces:
-        for k, s in tqdm(todo, desc="features", mininterval=5):
+        for k, s in progress(todo, len(todo), "features (blocks)"):
             sel = np.flatnonzero(found[s : s + step])
             if not len(sel):
                 continue

@@ -44,11 +44,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h5py
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a CSV is read or written: the per-session
+    # frames and features jobs never need it, and it is most of their start-up (0.15 s)
+    import pandas as pd
 
 FPS = "fps"  # the sampling rate (frames per second) attribute of frames and features files
 COPIES = "copies"  # number of augmented copies on the leading axis; 0 = a plain session file
@@ -381,6 +384,8 @@ class Predictions:
     def table(self) -> pd.DataFrame:
         """The CSV's table: ``time_s, frame_index, face_found`` (0/1), one probability column
         per emotion, ``label``, ``cnn_label``, ``cnn_confidence``."""
+        import pandas as pd
+
         df = pd.DataFrame(
             {
                 "time_s": np.round(self.time_s, 4),
@@ -410,6 +415,8 @@ def write_predictions(path: str | Path, p: Predictions) -> pd.DataFrame:
 
 def read_predictions(path: str | Path, emotions: Sequence[str] | None = None) -> Predictions:
     """Read a timeline CSV; with ``emotions``, asserts it has those probability columns."""
+    import pandas as pd
+
     df = pd.read_csv(path, dtype={"label": str, "cnn_label": str})
     df[["label", "cnn_label"]] = df[["label", "cnn_label"]].fillna("")
     cols = list(df.columns)
@@ -534,6 +541,8 @@ def write_trends(path: str | Path, table: pd.DataFrame, emotions: Sequence[str])
 
 def read_trends(path: str | Path, emotions: Sequence[str]) -> pd.DataFrame:
     """A trends CSV as written by :func:`write_trends` ('' dominant read back as '')."""
+    import pandas as pd
+
     df = pd.read_csv(path, dtype={"dominant": str})
     cols = [*TREND_LEAD, *emotions, "dominant"]
     assert list(df.columns) == cols, f"{path}: trend columns {list(df.columns)} != {cols}"

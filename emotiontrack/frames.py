@@ -23,12 +23,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from .blazeface import KEYPOINTS, MESH_FILE, MESH_POINTS, FaceMesh
 from .crops import STORED_MARGIN, STORED_SIZE, stored_crop
 from .faces import BlazeFaceDetector, FaceDetector, FaceTracker, SkipTracker, face_finder, to_gray
 from .formats import FPS, FramesWriter, open_faces, read_frames
+from .logs import progress
 from .video import prefetch, sample_frames, sha256sum
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def extract_frames(
         block=block,
     ) as rows:
         located = detector.track_faces(grays)
-        for (idx, t, image), face in tqdm(located, total=expected, desc="frames", mininterval=5):
+        for (idx, t, image), face in progress(located, expected, "frames"):
             box = None if face is None else face.box
             row = {}
             if mesher is not None:

@@ -1,4 +1,4 @@
-"""Logging for workflow steps: everything (logging, warnings, tqdm progress, and what C libraries
+"""Logging for workflow steps: everything (logging, warnings, progress, and what C libraries
 such as TensorFlow and OpenCV write straight to file descriptors 1 and 2) goes to the rule's log
 file. Every failure ends up there with its traceback; a user-fixable error (UserInputError) or a
 full disk also ends the step with one clear line on the terminal, and no stack trace there."""
@@ -11,14 +11,40 @@ import logging
 import os
 import re
 import sys
+import time
 import traceback
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from . import UserInputError
 
 # The line every failed step's log ends with: what the run's problem summary (problems.py) reads.
 FAILURE_PREFIX = "EmotionTrack error: "
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def progress(items: Iterable[T], total: int | None, desc: str, every_s: float = 5.0) -> Iterator[T]:
+    """Yield ``items``, logging ``desc: n/total (pct), rate/s`` at most every ``every_s`` seconds
+    and once at the end (into the step's log). A long job's log shows it is moving; this is
+    not tqdm because tqdm's import (its version lookup through importlib.metadata) cost ~30 ms
+    of every per-session job's start-up."""
+    start = last = time.perf_counter()
+    n = 0
+    for n, item in enumerate(items, 1):
+        yield item
+        now = time.perf_counter()
+        if now - last >= every_s:
+            last = now
+            log.info("%s", _progress_line(desc, n, total, now - start))
+    log.info("%s", _progress_line(desc, n, total, time.perf_counter() - start))
+
+
+def _progress_line(desc: str, n: int, total: int | None, seconds: float) -> str:
+    of = f"/{total} ({100 * n / total:.0f}%)" if total else ""
+    return f"{desc}: {n}{of}, {n / max(seconds, 1e-9):.1f}/s"
 
 
 def is_disk_full(e: BaseException) -> bool:
