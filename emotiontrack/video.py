@@ -78,24 +78,38 @@ def _sniff(head: bytes) -> tuple[str, str] | None:
     return None
 
 
-def _iso_tracks(path: Path, limit: int = 1 << 24) -> set[str] | None:
-    """Track kinds ('vide', 'soun', ...) of an MP4/MOV (ISO base media) file from its handler
-    boxes, read from at most the first and last ``limit`` bytes; None if it is not one."""
+def _iso_tracks(path: Path, limit: int = 1 << 26) -> set[str] | None:
+    """Track kinds ('vide', 'soun', ...) of an MP4/MOV (ISO base media) file from the handler
+    boxes of its ``moov`` box, found by walking the top-level box headers (the media data is
+    skipped, never read: memory does not grow with the video); None if it is not such a file or
+    has no ``moov`` (truncated?), and OpenCV will then say whether it can open it. At most
+    ``limit`` bytes of the ``moov`` box are read."""
+    total = path.stat().st_size
     with open(path, "rb") as fh:
-        head = fh.read(limit)
-        if head[4:8] not in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
+        if fh.read(8)[4:8] not in (b"ftyp", b"moov", b"mdat", b"wide", b"free", b"skip"):
             return None
-        size = path.stat().st_size
-        if size > limit:  # the moov box is often at the end
-            fh.seek(max(limit, size - limit))
-            head += fh.read(limit)
-    if b"moov" not in head:  # index missing (truncated?): OpenCV will say it cannot open it
-        return None
+        at = 0
+        while at + 8 <= total:
+            fh.seek(at)
+            head = fh.read(16)
+            size, kind, header = int.from_bytes(head[:4], "big"), head[4:8], 8
+            if size == 1 and len(head) == 16:  # 64-bit size
+                size, header = int.from_bytes(head[8:16], "big"), 16
+            elif size == 0:  # the last box, to the end of the file
+                size = total - at
+            if size < header:  # not a box: a damaged file
+                return None
+            if kind == b"moov":
+                moov = head + fh.read(min(size, limit) - len(head))
+                break
+            at += size
+        else:
+            return None
     kinds = set()
-    at = head.find(b"hdlr")
-    while at >= 0:
-        kinds.add(head[at + 12 : at + 16].decode("latin-1"))
-        at = head.find(b"hdlr", at + 4)
+    found = moov.find(b"hdlr")
+    while found >= 0:
+        kinds.add(moov[found + 12 : found + 16].decode("latin-1"))
+        found = moov.find(b"hdlr", found + 4)
     return kinds
 
 

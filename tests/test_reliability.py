@@ -10,6 +10,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tracemalloc
 import wave
 
 import cv2
@@ -33,7 +34,7 @@ from emotiontrack.checks import (
 from emotiontrack.logs import step_logging
 from emotiontrack.problems import failed_jobs, first_error, problem_rows, summary
 from emotiontrack.sheet import load_sessions
-from emotiontrack.video import VideoInfo, probe_video
+from emotiontrack.video import VideoInfo, check_video_file, probe_video
 
 SCHEMA = REPO / "config/schemas/config.schema.yaml"
 SHEET_SCHEMA = REPO / "config/schemas/sessions.schema.yaml"
@@ -292,6 +293,28 @@ def test_wrong_kind_of_file_gets_its_own_message(wrong_files, name, message):
     with pytest.raises(UserInputError) as e:
         probe_video(wrong_files / name)
     assert str(e.value).startswith(str(wrong_files / name)) and message in str(e.value)
+
+
+def test_container_check_skips_the_media_data(tmp_path):
+    """The track check walks the MP4's box headers to the index: a 200 MB media box before it
+    is skipped, not read (memory stays flat in the video's length; a recording's index may sit
+    anywhere, here after the media)."""
+    hdlr = _box(b"hdlr", b"\0" * 8 + b"soun" + b"\0" * 12 + b"SoundHandler\0")
+    ftyp = _box(b"ftyp", b"M4A \0\0\0\0isom")
+    path = tmp_path / "long_audio.mp4"
+    mdat = 200 << 20
+    with open(path, "wb") as fh:  # sparse: the media box's 200 MB are never written
+        fh.write(ftyp + struct.pack(">I", mdat) + b"mdat")
+        fh.seek(len(ftyp) + mdat)
+        fh.write(_box(b"moov", _box(b"trak", _box(b"mdia", hdlr))))
+    tracemalloc.start()
+    try:
+        with pytest.raises(UserInputError, match="has only an audio track"):
+            check_video_file(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak} bytes allocated to check a 200 MB file"
 
 
 def test_probe_reads_the_container_and_caches(wrong_files, tmp_path):
