@@ -1,7 +1,7 @@
 """Face detection, tracking and cropping.
 
 Two detectors with one interface: :class:`BlazeFaceDetector` (MediaPipe's BlazeFace run by
-OpenCV's DNN module, see :mod:`emotiontrack.blazeface`; gives 6 key points per face: eyes, nose
+LiteRT, see :mod:`emotiontrack.blazeface`; gives 6 key points per face: eyes, nose
 tip, mouth, ears) and :class:`FaceDetector` (OpenCV's frontal-face Haar cascade; no key points).
 Both take gray (H, W) or BGR (H, W, 3) uint8 frames and offer:
 
