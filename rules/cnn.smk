@@ -15,6 +15,8 @@ rule train_cnn:
         "logs/train_cnn.log",
     benchmark:
         "benchmarks/train_cnn.tsv"
+    # before the frames jobs: every features job waits for the CNN, the frames jobs for nothing
+    priority: 50
     conda:
         "../envs/tf.yaml"
     threads: 4
@@ -49,6 +51,7 @@ rule import_pretrained_cnn:
         crop="results/models/cnn_pretrained_crop.json",
     log:
         "logs/import_pretrained_cnn.log",
+    priority: 50
     conda:
         "../envs/tf.yaml"
     threads: 1
@@ -71,6 +74,7 @@ rule export_cnn:
         onnx="results/models/cnn.onnx",
     log:
         "logs/export_cnn.log",
+    priority: 50
     conda:
         "../envs/tf.yaml"
     threads: 1

@@ -9,6 +9,8 @@ rule demo_fer_dataset:
         csv="resources/demo/fer2013.csv",
     log:
         "logs/demo_fer_dataset.log",
+    # first: the CNN's training, the longest chain of the demo, waits for this set
+    priority: 50
     conda:
         "../envs/vision.yaml"
     threads: 1

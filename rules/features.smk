@@ -17,7 +17,7 @@ rule extract_features:
         "benchmarks/extract_features/{participant}_{condition}.tsv"
     conda:
         "../envs/vision.yaml"
-    threads: 2
+    threads: 1  # onnxruntime on a second thread was slower (bench/throughput.py, 2 cores)
     resources:
         mem_mb=1000,
         runtime=60,
