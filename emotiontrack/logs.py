@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 def progress(items: Iterable[T], total: int | None, desc: str, every_s: float = 5.0) -> Iterator[T]:
     """Yield ``items``, logging ``desc: n/total (pct), rate/s`` at most every ``every_s`` seconds
-    and once at the end (into the step's log). A long job's log shows it is moving; this is
-    not tqdm because tqdm's import (its version lookup through importlib.metadata) cost ~30 ms
-    of every per-session job's start-up."""
+    and ``desc: n done in s, rate/s`` at the end (into the step's log): a long job's log shows
+    it is moving. Not tqdm: tqdm's import (its version lookup through importlib.metadata) cost
+    ~30 ms of every per-session job's start-up."""
     start = last = time.perf_counter()
     n = 0
     for n, item in enumerate(items, 1):
@@ -39,11 +39,12 @@ def progress(items: Iterable[T], total: int | None, desc: str, every_s: float = 
         if now - last >= every_s:
             last = now
             log.info("%s", _progress_line(desc, n, total, now - start))
-    log.info("%s", _progress_line(desc, n, total, time.perf_counter() - start))
+    seconds = time.perf_counter() - start
+    log.info("%s: %d done in %.1f s, %.1f/s", desc, n, seconds, n / max(seconds, 1e-9))
 
 
 def _progress_line(desc: str, n: int, total: int | None, seconds: float) -> str:
-    of = f"/{total} ({100 * n / total:.0f}%)" if total else ""
+    of = f"/{total} ({100 * n / total:.0f}%)" if total else ""  # total: may be an estimate
     return f"{desc}: {n}{of}, {n / max(seconds, 1e-9):.1f}/s"
 
 

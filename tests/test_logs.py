@@ -32,5 +32,5 @@ def test_progress_reaches_the_step_log(tmp_path, monkeypatch):
         assert list(progress(iter("ab"), None, "blocks")) == ["a", "b"]
     lines = [x.split(": ", 1)[1] for x in log.read_text().splitlines() if "emotiontrack.logs" in x]
     assert lines[0] == "frames: 3/10 (30%), 1.0/s"  # at t=3 s after 3 items
-    assert lines[-2] == "frames: 10/10 (100%), 0.9/s"  # the end: 10 items by t=11 s
-    assert lines[-1].startswith("blocks: 2, ") and len(lines) == 5
+    assert lines[-2] == "frames: 10 done in 11.0 s, 0.9/s"  # the end: 10 items by t=11 s
+    assert lines[-1] == "blocks: 2 done in 3.0 s, 0.7/s" and len(lines) == 5
