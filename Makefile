@@ -36,9 +36,12 @@ clips: $(STAMP)  ## train and compare the clip models on the demo clip sets
 	  $(BIN)/snakemake --cores $(CORES) --configfile config/examples/clips-$$s.yaml || exit 1; \
 	done
 
+# The suite runs on two worker processes (pytest-xdist); tests/conftest.py makes the work units
+# (a module, or the modules sharing the tiny study) and hands them out longest first. More workers
+# would not end sooner: the tiny study's unit (its run, the SLURM test) is a third of the suite.
 test: $(STAMP)  ## set up and run the full test suite
 	$(MAKE) browser
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=15
 
 # The web page's tests drive Debian's Chromium with Playwright (tests/test_service.py): installed
 # here with apt when run as root (as CI is); elsewhere those tests are skipped with the reason.
