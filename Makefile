@@ -46,9 +46,14 @@ clips: $(STAMP)  ## train and compare the clip models on the demo clip sets
 	  $(BIN)/snakemake --cores $(CORES) --configfile config/examples/clips-$$s.yaml || exit 1; \
 	done
 
+# The suite runs on TEST_WORKERS worker processes (pytest-xdist); tests/conftest.py makes the work
+# units (a module, or the three modules sharing the tiny study) and hands them out longest first.
+# Two, as CI has 2 cores. The tiny study's unit (its run, the SLURM test) is over a third of the
+# suite: on a bigger machine TEST_WORKERS=3 should end when it does; a fourth would not help.
+TEST_WORKERS ?= 2
 test: $(DEV_STAMP)  ## set up and run the full test suite
 	$(MAKE) browser
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 # The web page's tests drive Debian's Chromium with Playwright (tests/test_service.py): installed
 # here with apt when run as root (as CI is); elsewhere those tests are skipped with the reason.

@@ -15,6 +15,60 @@ EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 REPO = Path(__file__).resolve().parents[1]
 
 
+# `make test` runs the suite on two worker processes (pytest-xdist: `-n 2 --dist loadfile`). A work
+# unit goes whole to one worker, which builds the module and session fixtures its tests use. A unit
+# is a test module, as with loadfile, except that the modules whose tests read the tiny study (the
+# `study` fixture: snakemake runs it, 3 min) form one unit, so that it is built once; and the units
+# are handed out longest first (LONG_FIRST, then file order), so that the two workers end together.
+# (`--dist loadgroup` with `xdist_group` marks would say the same, but pytest-xdist 3.8.0 drops the
+# marks under pytest 9.2: pytest-dev/pytest-xdist#1386.)
+SHARED_STUDY = "study"
+STUDY_MODULES = ("tests/test_slurm.py", "tests/test_study.py", "tests/test_workflow.py")
+LONG_FIRST = (  # the units of over a minute, longest first (a `-n 2` run's timeline)
+    SHARED_STUDY,
+    "tests/test_options.py",
+    "tests/test_clips_models.py",
+    "tests/test_pilot.py",
+    "tests/test_models.py",
+    "tests/test_sequence_models.py",
+    "tests/test_inference.py",
+    "tests/test_demo.py",
+    "tests/test_resume.py",
+)
+
+
+def work_unit(nodeid: str) -> str:
+    """The work unit of the test ``nodeid``: its module's path, or SHARED_STUDY."""
+    module = nodeid.split("::")[0]
+    return SHARED_STUDY if module in STUDY_MODULES else module
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    strays = [i.nodeid for i in items if SHARED_STUDY in i.fixturenames]
+    strays = [n for n in strays if work_unit(n) != SHARED_STUDY]
+    if strays:
+        raise pytest.UsageError(f"add their modules to STUDY_MODULES (tests/conftest.py): {strays}")
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the longest units first
+        rank = {unit: i for i, unit in enumerate(LONG_FIRST)}
+        items.sort(key=lambda item: rank.get(work_unit(item.nodeid), len(rank)))  # stable
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before pytest-xdist's own
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With `--dist loadfile`: pytest-xdist's loadfile scheduler, with work_unit's units handed
+    out in the workers' collection order."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class StudyUnits(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    config.option.loadscopereorder = False  # not by number of tests: the order collected
+    return StudyUnits(config, log)
+
+
 def write_video(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> Path:
     """Write BGR frames as an mp4v video."""
     h, w = frames[0].shape[:2]

