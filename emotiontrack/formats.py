@@ -311,10 +311,13 @@ def write_features(path: str | Path, timelines: Features | list[Features]) -> No
     for f in copies:
         assert f.features.shape[0] == T and f.probabilities.shape == (T, len(first.emotions))
         assert f.features.ndim == 2 and f.face_found.shape == (T,)
-    feats = np.stack([f.features for f in copies]).astype(np.float32)
-    probs = np.stack([f.probabilities for f in copies]).astype(np.float32)
-    if not many:
-        feats, probs = feats[0], probs[0]
+    # no copy of a single timeline's arrays (they are the job's largest: T x D float32)
+    feats, probs = (
+        (np.stack([f.features for f in copies]), np.stack([f.probabilities for f in copies]))
+        if many
+        else (first.features, first.probabilities)
+    )
+    feats, probs = np.asarray(feats, np.float32), np.asarray(probs, np.float32)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".h5.part")
