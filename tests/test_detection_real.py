@@ -117,13 +117,21 @@ def test_all_faces_in_a_group_photo_largest_first(real_media):
 def test_align_levels_the_eyes_of_a_tilted_real_face():
     skimage = pytest.importorskip("skimage.data")
     bgr = cv2.cvtColor(skimage.astronaut(), cv2.COLOR_RGB2BGR)
-    m = cv2.getRotationMatrix2D((256, 256), -20, 1.0)  # tilt her head 20 degrees more
-    tilted = cv2.warpAffine(bgr, m, (512, 512), borderMode=cv2.BORDER_REPLICATE)
     det = BlazeFaceDetector()
-    face = det.detect_face(tilted)
-    assert face is not None and abs(eye_angle(face.keypoints)) > 20
-    levelled = det.detect_face(align(tilted, face.box, face.keypoints))
-    assert levelled is not None and abs(eye_angle(levelled.keypoints)) < 4
+    # tilt her head by up to 30 degrees either way; BlazeFace's eye key points are a few pixels
+    # apart from frame to frame, so one tilt's residual varies (0-7 degrees): check them all
+    residuals = []
+    for tilt in (-30, -20, -10, 20, 30):  # (+10 levels her own tilt: nothing to align)
+        m = cv2.getRotationMatrix2D((256, 256), tilt, 1.0)
+        tilted = cv2.warpAffine(bgr, m, (512, 512), borderMode=cv2.BORDER_REPLICATE)
+        face = det.detect_face(tilted)
+        assert face is not None and abs(eye_angle(face.keypoints)) > 8
+        levelled = det.detect_face(align(tilted, face.box, face.keypoints))
+        assert levelled is not None
+        residuals.append(abs(eye_angle(levelled.keypoints)))
+        if abs(eye_angle(face.keypoints)) > 20:  # a strong tilt is mostly taken out
+            assert residuals[-1] < 0.3 * abs(eye_angle(face.keypoints)), (tilt, residuals)
+    assert max(residuals) < 8 and np.mean(residuals) < 4, residuals
     # Haar faces have no key points: align leaves the image as it is
     haar = FaceDetector().detect_face(bgr)
     assert haar is not None and np.isnan(haar.keypoints).all()
