@@ -19,9 +19,7 @@ rule train_cnn:
     priority: 50
     conda:
         "../envs/tf.yaml"
-    # half the cores (at most 4): the other half extract frames meanwhile (a job asking for all
-    # of them would wait until every frames job is done before it could start)
-    threads: lambda wildcards: min(4, max(1, workflow.cores // 2))
+    threads: 4
     resources:
         mem_mb=6000,
         runtime=120,

@@ -50,8 +50,8 @@ def server():
     assert url.startswith("http://127.0.0.1:")
     yield url
     p.send_signal(signal.SIGINT)
-    try:
-        p.wait(timeout=20)
+    try:  # it exits in well under a second; 20 s were once not enough with the other
+        p.wait(timeout=60)  # pytest worker's snakemake runs loading both cores
     finally:
         p.kill()
 
