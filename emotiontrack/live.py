@@ -115,13 +115,6 @@ class Recogniser:
             _, probs = classify(self.run, crops, self.geometry)
         return [self._face(b, p) for b, p in zip(boxes, probs, strict=True)]
 
-    def stop(self) -> None:
-        """Wait for the detection or classification in progress, then hold every later call
-        back until the process exits: a server shutting down (Ctrl-C) must not free the models
-        while a request thread is still inside one (the LiteRT interpreter's exit-time clean-up
-        could then wait on it for ever)."""
-        self._lock.acquire()
-
     def cnn(self) -> tuple:
         """The loaded CNN in :func:`load_cnn`'s form, its calls serialised with this
         recogniser's (for the features job run inside the web service)."""

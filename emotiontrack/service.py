@@ -223,4 +223,3 @@ def serve(
         pass
     finally:
         server.server_close()
-        recogniser.stop()  # no request thread left inside a model while the process exits
