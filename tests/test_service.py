@@ -30,7 +30,13 @@ from realmedia import astronaut_bgr
 def start_server() -> tuple[subprocess.Popen, str, list[str]]:
     """`emotiontrack serve` on a free loopback port, small limits: images 1 MB, videos 2 MB / 5 s.
     Returns the process, its URL and its stderr lines so far (collected by a thread)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    # PYTHONFAULTHANDLER: a hung service's threads are dumped by stop_server's SIGABRT
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONFAULTHANDLER": "1",
+    }
     cmd = [sys.executable, "-m", "emotiontrack.cli", "serve", "--port", "0"]
     cmd += ["--max-image-mb", "1", "--max-video-mb", "2", "--max-video-s", "5"]
     p = subprocess.Popen(
@@ -64,8 +70,8 @@ def test_ctrl_c_stops_the_service():
     p, url, lines = start_server()
     try:
         assert call(f"{url}/health")[0] == 200
-        p.send_signal(signal.SIGINT)
-        assert p.wait(timeout=20) == 0, "".join(lines)[-2000:]
+        problem = stop_server(p, lines)
+        assert problem is None, problem
     finally:
         p.kill()
 
@@ -75,20 +81,47 @@ def server():
     """The service shared by the module's tests."""
     p, url, lines = start_server()
     yield url
-    p.send_signal(signal.SIGINT)
     try:
-        p.wait(timeout=20)
-    except subprocess.TimeoutExpired:
+        problem = stop_server(p, lines)
+    finally:
+        p.kill()
+    if problem:
         # Seen twice in full two-worker runs after the browser's live view, never alone, under
         # load or in a two-worker run of this module (test_ctrl_c_stops_the_service checks the
         # exit itself): reported, not failed, until its cause is found.
-        warnings.warn(
-            "emotiontrack serve did not exit within 20 s of Ctrl-C after the module's tests; "
-            "its last stderr lines:\n" + "".join(lines)[-1500:],
-            stacklevel=1,
+        warnings.warn("emotiontrack serve after the module's tests: " + problem, stacklevel=1)
+
+
+def stop_server(p: subprocess.Popen, lines: list[str], timeout: float = 20) -> str | None:
+    """Ctrl-C the service; None when it exits with status 0 within ``timeout`` s, else what is
+    known of why: its exit status, or (still running) its signal state, its threads' kernel wait
+    channels and Python stacks (SIGABRT with the fault handler on), and its last stderr lines."""
+    p.send_signal(signal.SIGINT)
+    try:
+        rc = p.wait(timeout=timeout)
+        return None if rc == 0 else f"exit status {rc}:\n" + "".join(lines)[-2000:]
+    except subprocess.TimeoutExpired:
+        proc = Path(f"/proc/{p.pid}")
+        state = [
+            x
+            for x in (proc / "status").read_text().splitlines()
+            if x.startswith(("State", "Sig", "Shd"))
+        ]
+        for task in sorted((proc / "task").iterdir()):
+            try:
+                comm = (task / "comm").read_text().strip()
+                state.append(f"thread {task.name} {comm}: {(task / 'wchan').read_text()}")
+            except OSError:
+                pass
+        p.send_signal(signal.SIGABRT)
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+        time.sleep(0.5)  # the reader threads
+        return (
+            f"no exit {timeout} s after Ctrl-C\n" + "\n".join(state) + "\n" + "".join(lines)[-6000:]
         )
-    finally:
-        p.kill()
 
 
 def call(url: str, data: bytes | None = None, ctype: str = "application/octet-stream"):
