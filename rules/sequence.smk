@@ -1,7 +1,8 @@
 # Sequence models: trained on padded, masked per-frame feature sequences of the training
 # sessions (and their augmented copies), targets = pseudo labels, validation by participant.
-# Each is exported to ONNX (checked against Keras) for the predict jobs, which run it without
-# TensorFlow. {model} is one of refine, lstm, bilstm, attention, autoencoder; config
+# The training job also exports it to ONNX (checked against Keras; in the same job, not one of
+# its own: TensorFlow's start-up is most of an export) for the predict jobs, which run it
+# without TensorFlow. {model} is one of refine, lstm, bilstm, attention, autoencoder; config
 # sequence.model is the default method, evaluation.compare the other candidates (see predict.smk
 # for the choice).
 
@@ -13,6 +14,7 @@ rule train_sequence:
     output:
         model="results/models/sequence/{model}.keras",
         history="results/models/sequence/{model}_history.csv",
+        onnx="results/models/sequence/{model}.onnx",
     log:
         "logs/train_sequence/{model}.log",
     benchmark:
@@ -43,24 +45,6 @@ rule train_sequence:
         seed=config["seed"],
     script:
         "../workflow_scripts/train_sequence.py"
-
-
-rule export_sequence:
-    input:
-        model="results/models/sequence/{model}.keras",
-        code=code_of("export_sequence"),
-    output:
-        onnx="results/models/sequence/{model}.onnx",
-    log:
-        "logs/export_sequence/{model}.log",
-    conda:
-        "../envs/tf.yaml"
-    threads: 1
-    resources:
-        mem_mb=3000,
-        runtime=15,
-    script:
-        "../workflow_scripts/export_sequence.py"
 
 
 rule sequence_curves:

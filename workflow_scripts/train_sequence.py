@@ -45,3 +45,6 @@ with step_logging(snakemake.log[0]) as log:
         **{k: v for k, v in optional.items() if v is not None},
     )
     log.info("%s", result)
+    from emotiontrack.export import export_sequence
+
+    log.info("%s", export_sequence(snakemake.output.model, snakemake.output.onnx))
