@@ -19,7 +19,9 @@ server's threads and their calls serialised.
 from __future__ import annotations
 
 import logging
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -204,9 +206,10 @@ def serve(
     max_video_bytes: int = 50_000_000,
     max_video_s: float = 120.0,
 ) -> None:
-    """Serve :func:`create_app` with one thread per request until Ctrl-C. Prints
-    ``serving on http://HOST:PORT/`` (the real port when ``port`` is 0) once it accepts
-    connections."""
+    """Serve :func:`create_app` with one thread per request until Ctrl-C (SIGINT) or SIGTERM
+    (``kill``, ``docker stop``, a scheduler ending the job), after which the requests in progress
+    are answered and it returns. Prints ``serving on http://HOST:PORT/`` (the real port when
+    ``port`` is 0) once it accepts connections."""
     from werkzeug.serving import make_server
 
     app = create_app(
@@ -216,10 +219,27 @@ def serve(
         max_video_s=max_video_s,
     )
     server = make_server(host, port, app, threaded=True)
+    stopping: list[int] = []
+
+    def stop(signum, frame) -> None:
+        stopping.append(signum)
+        signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+        # shutdown() waits for serve_forever's loop to end: not in the loop's own thread
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    # Handlers of our own, not Python's KeyboardInterrupt: Python installs that only where SIGINT
+    # is not ignored at start-up, and a program or script that starts the service in the
+    # background may well ignore it (or block it) for its children.
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     print(f"serving on http://{host}:{server.server_port}/", flush=True)
     try:
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
     finally:
-        server.server_close()
+        server.server_close()  # waits for the requests in progress
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if stopping:
+        log.info("stopped by %s", signal.Signals(stopping[0]).name)

@@ -21,7 +21,9 @@ rule train_sequence:
         "benchmarks/train_sequence/{model}.tsv"
     conda:
         "../envs/tf.yaml"
-    threads: 4
+    # one thread: a small recurrent model's batches keep a second thread mostly waiting (the
+    # demo's models: 16 s of CPU in 22 s of wall with two), so the models train side by side
+    threads: 1
     resources:
         mem_mb=6000,
         runtime=120,

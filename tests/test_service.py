@@ -27,8 +27,20 @@ from conftest import EMOTIONS, REPO
 from realmedia import astronaut_bgr
 
 
-def start_server() -> tuple[subprocess.Popen, str, list[str]]:
-    """`emotiontrack serve` on a free loopback port, small limits: images 1 MB, videos 2 MB / 5 s.
+def _parent_ignoring_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # kept across exec, as a shell's `cmd &` does
+
+
+def _parent_blocking_sigint() -> None:
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # the mask is kept across exec
+
+
+HOSTILE_PARENTS = {"ignored": _parent_ignoring_sigint, "blocked": _parent_blocking_sigint}
+
+
+def start_server(sigint: str | None = None) -> tuple[subprocess.Popen, str, list[str]]:
+    """`emotiontrack serve` on a free loopback port, small limits: images 1 MB, videos 2 MB / 5 s;
+    ``sigint``: "ignored" or "blocked" in the process as it starts (a parent that did so).
     Returns the process, its URL and its stderr lines so far (collected by a thread)."""
     # PYTHONFAULTHANDLER: a hung service's threads are dumped by stop_server's SIGABRT
     env = {
@@ -40,7 +52,13 @@ def start_server() -> tuple[subprocess.Popen, str, list[str]]:
     cmd = [sys.executable, "-m", "emotiontrack.cli", "serve", "--port", "0"]
     cmd += ["--max-image-mb", "1", "--max-video-mb", "2", "--max-video-s", "5"]
     p = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=REPO,
+        preexec_fn=HOSTILE_PARENTS[sigint] if sigint else None,
     )
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(p.stderr), daemon=True).start()
@@ -60,19 +78,36 @@ def start_server() -> tuple[subprocess.Popen, str, list[str]]:
     return p, url, lines
 
 
-@pytest.mark.xfail(
-    reason="known bug, open: in full two-worker runs of the suite (never alone, under load or in a "
-    "two-worker run of this module) `serve` does not exit within 20 s of Ctrl-C since BlazeFace "
-    "runs on LiteRT",
-    strict=False,
+@pytest.mark.parametrize(
+    "sig, sigint",
+    [
+        pytest.param(
+            signal.SIGINT,
+            None,
+            marks=pytest.mark.xfail(
+                reason="seen 3 times in full two-worker runs of the suite (Ctrl-C, no exit in 20 "
+                "s; never alone or under load) before `serve` handled the signals itself; not "
+                "reproduced since, cause unconfirmed: kept non-strict until full runs show it",
+                strict=False,
+            ),
+            id="ctrl-c",
+        ),
+        pytest.param(signal.SIGTERM, None, id="sigterm"),
+        pytest.param(signal.SIGINT, "ignored", id="ctrl-c-ignored-by-parent"),
+        pytest.param(signal.SIGINT, "blocked", id="ctrl-c-blocked-by-parent"),
+    ],
 )
-def test_ctrl_c_stops_the_service():
-    p, url, lines = start_server()
+def test_signal_stops_the_service(sig, sigint):
+    """Ctrl-C or SIGTERM after a request: exit status 0 within 20 s, also when the parent
+    ignored or blocked SIGINT for it (a script starting it in the background)."""
+    p, url, lines = start_server(sigint)
     try:
         assert call(f"{url}/health")[0] == 200
-        problem = stop_server(p, lines)
+        problem = stop_server(p, lines, sig=sig)
         if problem:  # also in the warnings summary: an xfail's own message is not shown
-            warnings.warn("emotiontrack serve after one request: " + problem, stacklevel=1)
+            warnings.warn(
+                f"emotiontrack serve after one request, {sig.name}: {problem}", stacklevel=1
+            )
         assert problem is None, problem
     finally:
         p.kill()
@@ -94,11 +129,14 @@ def server():
         warnings.warn("emotiontrack serve after the module's tests: " + problem, stacklevel=1)
 
 
-def stop_server(p: subprocess.Popen, lines: list[str], timeout: float = 20) -> str | None:
-    """Ctrl-C the service; None when it exits with status 0 within ``timeout`` s, else what is
-    known of why: its exit status, or (still running) its signal state, its threads' kernel wait
-    channels and Python stacks (SIGABRT with the fault handler on), and its last stderr lines."""
-    p.send_signal(signal.SIGINT)
+def stop_server(
+    p: subprocess.Popen, lines: list[str], timeout: float = 20, sig: int = signal.SIGINT
+) -> str | None:
+    """Ctrl-C (or ``sig``) the service; None when it exits with status 0 within ``timeout`` s,
+    else what is known of why: its exit status, or (still running) its signal state, its
+    threads' kernel wait channels and Python stacks (SIGABRT with the fault handler on), and its
+    last stderr lines."""
+    p.send_signal(sig)
     try:
         rc = p.wait(timeout=timeout)
         return None if rc == 0 else f"exit status {rc}:\n" + "".join(lines)[-2000:]
@@ -124,7 +162,10 @@ def stop_server(p: subprocess.Popen, lines: list[str], timeout: float = 20) -> s
             p.kill()
         time.sleep(0.5)  # the reader threads
         return (
-            f"no exit {timeout} s after Ctrl-C\n" + "\n".join(state) + "\n" + "".join(lines)[-6000:]
+            f"no exit {timeout} s after {signal.Signals(sig).name}\n"
+            + "\n".join(state)
+            + "\n"
+            + "".join(lines)[-6000:]
         )
 
 
