@@ -21,8 +21,8 @@ the detectors themselves detect in every whole frame (the reference); :class:`Fa
 searches around the face's last position and detects in the whole frame only when that fails or
 periodically (for the Haar cascade several times cheaper per frame; finds the face in at least as
 many frames; the benchmark and ``tests/test_tracking.py`` measure both); :class:`SkipTracker`
-(BlazeFace's) detects in every other frame and takes the mean of two agreeing detections for the
-frame between them.
+(BlazeFace's) detects in every other frame (or every ``every``-th) and interpolates between two
+agreeing detections for the frames between them.
 """
 
 from __future__ import annotations
@@ -476,26 +476,34 @@ class FaceTracker:
 
 @dataclass
 class SkipTracker:
-    """Full detection in every other sampled frame; a frame between two detections of the same
-    face is given their mean box and key points instead of a detection of its own.
+    """Full detection in every ``every``-th sampled frame; the frames between two detections of
+    the same face are given boxes and key points interpolated between the two instead of a
+    detection of their own.
 
-    Frame ``i`` (odd) is resolved once frame ``i + 1`` has been detected: when both neighbours
-    hold a face, the two boxes overlap by at least ``min_iou`` (intersection over union) and
-    their sides differ by less than ``max_size_change`` (a fraction), the face cannot have moved
-    far in between and the mean is taken; otherwise (a face arriving, leaving, turning or moving
-    fast) frame ``i`` is detected as well. Halves the detector's work on a steady face (the
-    model's inference, not decoding, is most of a BlazeFace frames job) at the price of missing
-    a face that disappears for a single sampled frame between two agreeing ones, or appears in a
-    single sampled frame between two without one. One frame is held back at a time."""
+    The frames after a detection are held until the next one (``every`` samples later). When both
+    detections hold a face, the two boxes overlap by at least ``min_iou`` (intersection over
+    union) and their sides differ by less than ``max_size_change`` (a fraction), the face cannot
+    have moved far in between and the held frames take the linear interpolation (by position);
+    otherwise (a face arriving, leaving, turning or moving fast) the middle held frame is detected
+    as well and each half is resolved the same way, down to single frames. Cuts the detector's
+    work on a steady face (the model's inference is most of a frames job's work after decoding)
+    at the price of missing a face that is absent in fewer than ``every`` sampled frames between
+    two agreeing detections, or present in fewer than ``every`` between two without one. At most
+    ``every`` frames are held. ``every=1``: detection in every frame."""
 
     detector: FaceDetector | BlazeFaceDetector = field(default_factory=lambda: BlazeFaceDetector())
+    every: int = 2
     min_iou: float = 0.6
     max_size_change: float = 0.15
+
+    def __post_init__(self) -> None:
+        if int(self.every) < 1:
+            raise UserInputError(f"detect every {self.every} sampled frames: must be >= 1")
 
     def describe(self) -> str:
         """Provenance string recorded with the frames (detector and skipping parameters)."""
         return (
-            f"{self.detector.describe()}:skip(min_iou={self.min_iou},"
+            f"{self.detector.describe()}:skip(every={self.every},min_iou={self.min_iou},"
             f"max_size_change={self.max_size_change})"
         )
 
@@ -505,8 +513,8 @@ class SkipTracker:
 
     def track_faces(self, frames: Iterable[tuple[T, np.ndarray]]) -> Iterator[Located[T]]:
         """As :meth:`track`, yielding the :class:`Face` (or None) per frame."""
-        before: Face | None = None  # the face in the last resolved frame
-        held: tuple[T, np.ndarray] | None = None  # a frame waiting for its next neighbour
+        before: Face | None = None  # the face in the last detected frame
+        held: list[tuple[T, np.ndarray]] = []  # the frames after it
         first = True
         for key, image in frames:
             if first:  # the first frame is always detected
@@ -514,31 +522,50 @@ class SkipTracker:
                 first = False
                 yield key, before
                 continue
-            if held is None:
-                held = (key, image)
-                continue
-            after = self.detector.detect_face(image)
-            middle = self._between(before, after)
-            if middle is None and (before is not None or after is not None):
-                middle = self.detector.detect_face(held[1])
-            yield held[0], middle
-            yield key, after
-            before, held = after, None
-        if held is not None:  # the video ended on a frame without a next neighbour
-            yield held[0], self.detector.detect_face(held[1])
+            held.append((key, image))
+            if len(held) >= self.every:
+                before = yield from self._resolve(before, held)
+                held = []
+        if held:  # the video ended before the next detection was due: detect its last frame
+            yield from self._resolve(before, held)
 
-    def _between(self, a: Face | None, b: Face | None) -> Face | None:
-        """The mean of two agreeing faces, or None (also when they do not agree)."""
+    def _resolve(self, before: Face | None, held: list) -> Iterator[Located[T]]:
+        """Detect the last of ``held`` and yield every held frame's face; returns the last."""
+        after = self.detector.detect_face(held[-1][1])
+        between = self._fill(before, held[:-1], after)
+        for (key, _), face in zip(held, [*between, after], strict=True):
+            yield key, face
+        return after
+
+    def _fill(self, a: Face | None, held: list, b: Face | None) -> list[Face | None]:
+        """Faces for the frames ``held`` between a frame with face ``a`` and one with ``b``."""
+        n = len(held)
+        if n == 0:
+            return []
+        if a is None and b is None:
+            return [None] * n
+        if self._agree(a, b):
+            return [_interpolate(a, b, (i + 1) / (n + 1)) for i in range(n)]
+        m = n // 2
+        middle = self.detector.detect_face(held[m][1])
+        return [*self._fill(a, held[:m], middle), middle, *self._fill(middle, held[m + 1 :], b)]
+
+    def _agree(self, a: Face | None, b: Face | None) -> bool:
+        """Two faces close enough in place and size to interpolate between."""
         if a is None or b is None:
-            return None
+            return False
         sa, sb = max(a.box[2:]), max(b.box[2:])
         if abs(sa - sb) > self.max_size_change * max(sa, sb):
-            return None
-        if iou(np.asarray(a.box, np.float64), np.asarray([b.box], np.float64))[0] < self.min_iou:
-            return None
-        box = tuple(int(round((u + v) / 2)) for u, v in zip(a.box, b.box, strict=True))
-        kps = ((a.keypoints + b.keypoints) / 2).astype(np.float32)
-        return Face(box, (a.score + b.score) / 2, kps)
+            return False
+        box_a, box_b = np.asarray(a.box, np.float64), np.asarray([b.box], np.float64)
+        return bool(iou(box_a, box_b)[0] >= self.min_iou)
+
+
+def _interpolate(a: Face, b: Face, w: float) -> Face:
+    """The face a fraction ``w`` of the way from ``a`` to ``b`` (box, key points, score)."""
+    box = tuple(int(round(u + (v - u) * w)) for u, v in zip(a.box, b.box, strict=True))
+    kps = (a.keypoints + (b.keypoints - a.keypoints) * w).astype(np.float32)
+    return Face(box, a.score + (b.score - a.score) * w, kps)
 
 
 def _face(box: Box | None) -> Face | None:
@@ -624,19 +651,20 @@ def face_finder(
     track_size_range: float = 1.15,
     track_refresh_every: int = 50,
     track_lost_every: int = 3,
+    detect_every: int = 2,
 ) -> FaceDetector | BlazeFaceDetector | FaceTracker | SkipTracker:
     """The face finder the config's ``frames`` section describes (same key names): ``detector``
     "blazeface" (``detector_model``, ``detector_min_score``, ``detector_min_face``) or "haar"
     (``detect_width``, ``min_neighbors``). With ``track`` the Haar cascade is wrapped in a
     :class:`FaceTracker` (several times cheaper than detecting in every frame) and BlazeFace in a
-    :class:`SkipTracker` (detection in every other frame while the face stays put: searching
-    around the last face would cost BlazeFace as much as a full detection, one 128x128
+    :class:`SkipTracker` (detection in every ``detect_every``-th frame while the face stays put:
+    searching around the last face would cost BlazeFace as much as a full detection, one 128x128
     inference either way); without, the detector detects in every sampled frame."""
     if detector == "blazeface":
         blaze = BlazeFaceDetector(
             model=detector_model, min_score=detector_min_score, min_face_frac=detector_min_face
         )
-        return SkipTracker(blaze) if track else blaze
+        return SkipTracker(blaze, every=detect_every) if track else blaze
     if detector == "haar":
         found = FaceDetector(detect_width=detect_width, min_neighbors=min_neighbors)
     else:

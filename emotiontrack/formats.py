@@ -151,9 +151,14 @@ def write_frames(path: str | Path, fr: Frames) -> None:
     tmp.replace(path)
 
 
+GZIP1 = {"compression": "gzip", "compression_opts": 1}
+
+
 class FramesWriter:
     """Streams a session's frames into a frames file as they are found, ``block`` rows at a
-    time (gzip level 1: a third cheaper per frame than level 4 for files ~5% larger).
+    time. The face crops are stored uncompressed: gzip (level 1) halved the file but cost
+    0.26 ms a frame to write and 0.08 ms to read back, 7% of the frames and features jobs' time
+    on a 10-minute video; the per-frame rows (boxes, key points, mesh) are gzip-compressed.
 
     Use as a context manager; :meth:`add` one row per sampled frame, then :meth:`close` with the
     attributes (``fps`` among them). The file appears under its name only once closed."""
@@ -189,7 +194,7 @@ class FramesWriter:
                 maxshape=(None, *shape),
                 dtype=dtype,
                 chunks=(block, *shape),
-                **({"compression": "gzip", "compression_opts": 1} if shape else {}),
+                **(GZIP1 if shape and k != "faces" else {}),
             )
             for k, (shape, dtype) in specs.items()
         }

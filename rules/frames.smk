@@ -29,6 +29,7 @@ rule extract_frames:
         detect_width=config["frames"]["detect_width"],
         min_neighbors=config["frames"]["min_neighbors"],
         track=config["frames"]["track"],
+        detect_every=config["frames"]["detect_every"],
         track_face_px=config["frames"]["track_face_px"],
         track_margin=config["frames"]["track_margin"],
         track_size_range=config["frames"]["track_size_range"],

@@ -123,10 +123,14 @@ def test_tracker_follows_a_moving_face_and_backfills_after_a_gap(detector):
     assert min(iou(a, b) for a, b in zip(full, fast, strict=True) if a is not None) > 0.7
 
 
-def test_skip_tracker_finds_the_face_where_full_detection_does_with_fewer_detections():
+@pytest.mark.parametrize("every, most_calls", [(2, 11), (3, 9)])
+def test_skip_tracker_finds_the_face_where_full_detection_does_with_fewer_detections(
+    every, most_calls
+):
     # The moving astronaut face, absent for frames 6-9: every frame with a face gets one (the
-    # frames between two agreeing detections their mean), the gap is found from its first frame
-    # to its last, and about half the frames are not detected at all.
+    # frames between two agreeing detections boxes interpolated between them), the gap is found
+    # from its first frame to its last, and about half (every=2, the default) or two thirds
+    # (every=3) of the frames are not detected at all.
     skimage = pytest.importorskip("skimage.data")
     import cv2
 
@@ -147,11 +151,15 @@ def test_skip_tracker_finds_the_face_where_full_detection_does_with_fewer_detect
             return super().detect_face(image, min_side)
 
     full = [f for _, f in BlazeFaceDetector(min_score=0.5).track_faces(enumerate(frames))]
-    skip = SkipTracker(Counting(min_score=0.5))
+    skip = SkipTracker(Counting(min_score=0.5), every=every)
     fast = [f for _, f in skip.track_faces(enumerate(frames))]
     assert [f is not None for f in full] == [not 6 <= i <= 9 for i in range(16)]
     assert [f is not None for f in fast] == [f is not None for f in full]
-    assert min(iou(a.box, b.box) for a, b in zip(full, fast, strict=True) if a) > 0.85
+    # boxes as close to full detection's as its own from one frame to the next (min IoU 0.76
+    # here: the pasted face's box size jitters), and with every=2 as close as before (0.85)
+    jitter = min(iou(a.box, b.box) for a, b in zip(full, full[1:], strict=False) if a and b)
+    closest = min(iou(a.box, b.box) for a, b in zip(full, fast, strict=True) if a)
+    assert closest > (0.85 if every == 2 else jitter)
     # key points off by no more than full detection's own from one frame to the next
     err = [np.abs(a.keypoints - b.keypoints).max() for a, b in zip(full, fast, strict=True) if a]
     steps = [
@@ -160,6 +168,9 @@ def test_skip_tracker_finds_the_face_where_full_detection_does_with_fewer_detect
         if a and b
     ]
     assert 0 < max(err) <= max(steps)
-    # 16 frames: 0 and every even one after it, the odd ones next to the gap (5, 9) and the last
-    assert Counting.calls <= 11
-    assert "skip(" in skip.describe() and isinstance(face_finder(), SkipTracker)
+    # 16 frames, every=2: 0 and every even one after it, the odd ones next to the gap (5, 9)
+    # and the last; every=3: 0, 3, 6, 9, 12, 15, then 5 (between 3 and the gap), 11 and 10
+    # (between the gap and 12)
+    assert Counting.calls <= most_calls
+    assert f"skip(every={every}," in skip.describe()
+    assert isinstance(face_finder(), SkipTracker) and face_finder().every == 2

@@ -16,6 +16,7 @@ with step_logging(snakemake.log[0], outputs=snakemake.output):
             detect_width=p.detect_width,
             min_neighbors=p.min_neighbors,
             track=p.track,
+            detect_every=p.detect_every,
             track_face_px=p.track_face_px,
             track_margin=p.track_margin,
             track_size_range=p.track_size_range,
