@@ -461,6 +461,7 @@ def targets(rows: list[dict], videos: list[dict]) -> list[str]:
 
 
 def main() -> None:
+    global REPEAT
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument(
         "--seconds", type=int, nargs="+", help="demo video lengths (default 60 600 without --video)"
@@ -483,7 +484,6 @@ def main() -> None:
     if args.stage:
         stage_main(json.loads(args.stage))
         return
-    global REPEAT
     REPEAT = max(1, args.repeat)
     sys.path.insert(0, str(REPO))
     # the package's bytecode, as Python caches it on first import (unless PYTHONDONTWRITEBYTECODE
