@@ -52,10 +52,6 @@ PEER_SPEC = "fer==25.10.3"
 # that provides each, installed with --no-deps into PEER only when missing.
 PEER_IMPORTS = {"pkg_resources": "setuptools<81", "requests": "requests", "PIL": "pillow"}
 SAMPLE_FPS = 5.0
-FINDER_KEYS = ("detector", "detector_model", "detector_min_score", "detector_min_face")
-FINDER_KEYS += ("detect_width", "min_neighbors", "track", "detect_every", "track_face_px")
-FINDER_KEYS += ("track_margin",)
-FINDER_KEYS += ("track_size_range", "track_refresh_every", "track_lost_every")
 
 
 def workflow_config() -> dict:
@@ -200,7 +196,7 @@ def stage_main(spec: dict) -> None:
         _, frames = sample_frames(video, SAMPLE_FPS)
         info["sampled"] = sum(1 for _ in frames)
     elif stage == "frames":
-        from emotiontrack.faces import face_finder
+        from emotiontrack.faces import face_finder, finder_settings
         from emotiontrack.frames import extract_frames
 
         work_from = time.perf_counter()
@@ -208,7 +204,7 @@ def stage_main(spec: dict) -> None:
             video,
             spec["frames_h5"],
             sample_fps=spec["fps"],
-            detector=face_finder(**spec["finder"]),
+            detector=face_finder(**finder_settings(spec["finder"])),
             threads=threads,
         )
         info["sampled"] = info.pop("n_frames")
@@ -293,7 +289,7 @@ def bench_video(entry: dict, model: Path, all_cpus: list[int], peer: bool, tmp: 
         # as in the workflow, the jobs get their settings from the caller (Snakemake passes the
         # config's values as params), not by parsing the config themselves
         config = workflow_config()
-        finder = {k: config["frames"][k] for k in FINDER_KEYS} | (override or {})
+        finder = config["frames"] | (override or {})  # the job keeps face_finder's keys
         fps = config["frames"]["fps"]
         fr = run_stage({**spec, "stage": "frames", "fps": fps, "finder": finder}, len(cpus))
         ft = run_stage(

@@ -27,6 +27,7 @@ agreeing detections for the frames between them.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -682,3 +683,9 @@ def face_finder(
         refresh_every=track_refresh_every,
         lost_every=track_lost_every,
     )
+
+
+def finder_settings(frames: dict) -> dict:
+    """The settings of a config's ``frames`` section that :func:`face_finder` takes (its
+    keyword parameters, same names), for ``face_finder(**finder_settings(config["frames"]))``."""
+    return {k: frames[k] for k in inspect.signature(face_finder).parameters if k in frames}

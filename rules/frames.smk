@@ -21,20 +21,9 @@ rule extract_frames:
         runtime=120,
     params:
         fps=config["frames"]["fps"],
-        detector=config["frames"]["detector"],
-        detector_model=config["frames"]["detector_model"],
-        detector_min_score=config["frames"]["detector_min_score"],
-        detector_min_face=config["frames"]["detector_min_face"],
         mesh=config["frames"]["mesh"],
-        detect_width=config["frames"]["detect_width"],
-        min_neighbors=config["frames"]["min_neighbors"],
-        track=config["frames"]["track"],
-        detect_every=config["frames"]["detect_every"],
-        track_face_px=config["frames"]["track_face_px"],
-        track_margin=config["frames"]["track_margin"],
-        track_size_range=config["frames"]["track_size_range"],
-        track_refresh_every=config["frames"]["track_refresh_every"],
-        track_lost_every=config["frames"]["track_lost_every"],
+        # the face finder's settings (emotiontrack.faces.face_finder's parameters)
+        finder=finder_settings(config["frames"]),
     script:
         "../workflow_scripts/extract_frames.py"
 
