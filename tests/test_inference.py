@@ -237,7 +237,10 @@ def rule_params(rule: str, **names) -> dict:
     block = re.search(r"\n    params:\n((?:        .*\n)+)", rule_text(rule))
     if not block:
         return {}
-    scope = {"config": config, "EMOTIONS": config["emotions"], **names}
+    from emotiontrack.faces import finder_settings  # the frames rule's (from common.smk)
+
+    scope = {"config": config, "EMOTIONS": config["emotions"], "finder_settings": finder_settings}
+    scope |= names
     return {
         key: eval(expr, scope)  # noqa: S307 (our own rule files)
         for key, expr in re.findall(r"^        (\w+)=(.+),$", block.group(1), re.M)
