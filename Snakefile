@@ -13,6 +13,7 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+include: "rules/code.smk"
 include: "rules/excluded.smk"
 
 

@@ -13,18 +13,33 @@ sys.path.insert(0, workflow.basedir)
 
 from emotiontrack import UserInputError
 from emotiontrack.sheet import load_sessions
-from emotiontrack.codedeps import package_files
+from emotiontrack.codedeps import package_files, write_code_record
 from emotiontrack.faces import finder_settings
 from emotiontrack.sequence import SEQUENCE_MODELS
 
 
 def code_of(script):
-    """The package's modules that workflow_scripts/<script>.py runs (its imports, followed through
-    the package): inputs of its rule, so that editing a module reruns exactly the jobs using it.
+    """The record of the package modules that workflow_scripts/<script>.py runs (rules/code.smk):
+    an input of its rule, so that editing a module reruns exactly the jobs using it. One input a
+    job, not one a module: a large study's DAG (and dry run) has a job's inputs times its jobs.
     """
+    return f"results/code/{script}.sha256"
+
+
+def modules_of(wildcards):
+    """The package's modules that workflow_scripts/<script>.py runs (its imports, followed through
+    the package): the inputs of its code record."""
     return list(
-        package_files(Path(workflow.basedir) / "workflow_scripts" / f"{script}.py")
+        package_files(
+            Path(workflow.basedir) / "workflow_scripts" / f"{wildcards.script}.py"
+        )
     )
+
+
+# the workflow scripts (the {script} of a code record)
+SCRIPTS = sorted(
+    p.stem for p in (Path(workflow.basedir) / "workflow_scripts").glob("*.py")
+)
 
 
 # Files the workflow generates itself (the embedded demo study) need not exist beforehand.
@@ -252,6 +267,7 @@ wildcard_constraints:
     model="|".join(SEQUENCE_MODELS),
     dataset="|".join(map(re.escape, CLIP_DATASETS)),
     format="ckplus|cremad|afewva",
+    script="|".join(SCRIPTS),
 
 
 def sequence_setting(key, model):

@@ -300,8 +300,9 @@ def test_report_builds_and_renders(study, tmp_path):
 
 
 def test_editing_a_package_module_reruns_only_the_jobs_using_it(study, tmp_path):
-    """Rules list the package modules their scripts run (rules/common.smk code_of): an edit to
-    emotiontrack/trends.py reruns the trend charts and nothing else."""
+    """Rules take the record of the package modules their scripts run (rules/code.smk): an edit
+    to emotiontrack/trends.py rewrites the record of the one script running it and reruns the
+    trend charts, nothing else."""
     code = tmp_path / "workflow"
     code.mkdir()
     for part in (
@@ -334,6 +335,8 @@ def test_editing_a_package_module_reruns_only_the_jobs_using_it(study, tmp_path)
     head, rows = lines[0], [dict(zip(lines[0], r, strict=False)) for r in lines[1:]]
     assert "rule" in head and "plan" in head, head
     pending = [r for r in rows if r["plan"].strip() != "no update"]
-    assert {r["rule"] for r in pending} == {"trends"}, pending
+    assert {r["rule"] for r in pending} == {"code_record", "trends"}, pending
+    records = [r["output_file"] for r in pending if r["rule"] == "code_record"]
+    assert records == ["results/code/trends.sha256"], records
     jobs = [r["output_file"] for r in pending if r["output_file"].endswith(".png")]
     assert sorted(jobs) == sorted(f"results/trends/{p}_{c}.png" for p, c, _ in SESSIONS), jobs
