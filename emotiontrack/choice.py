@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .baselines import estimate_transitions, moving_average, moving_median, viterbi
+from .baselines import moving_average, moving_median, viterbi
 from .formats import Predictions, read_features, write_predictions
 from .sequence import carry_over, sequence_probabilities
 
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def choose_method(
     validation_sessions: list[dict],
-    train_sessions: list[dict],
+    hmm: dict,
     emotions: list[str],
     out_json: str | Path,
     *,
@@ -39,16 +39,11 @@ def choose_method(
     (start, transitions: what prediction needs to apply the baselines exactly as scored).
 
     ``validation_sessions`` dicts carry ``session``, ``features``, ``annotation`` and
-    ``sequence_predictions`` {model: csv}; ``train_sessions`` as for
-    :func:`emotiontrack.comparison.compare_methods`."""
-    from .comparison import compare_methods, method_label, training_sequences
+    ``sequence_predictions`` {model: csv}; ``hmm`` the HMM's parameters estimated on the
+    training sessions (:func:`emotiontrack.comparison.hmm_from_training`)."""
+    from .comparison import compare_methods, method_label
 
-    seqs, source = training_sequences(train_sessions, emotions)
-    start, trans = estimate_transitions(seqs, len(emotions))
-    choice: dict = {
-        "smoothing_s": smoothing_s,
-        "hmm": {"from": source, "start": start.tolist(), "transitions": trans.tolist()},
-    }
+    choice: dict = {"smoothing_s": smoothing_s, "hmm": hmm}
     if not validation_sessions:
         choice |= {
             "method": default,
@@ -59,7 +54,7 @@ def choose_method(
         }
     else:
         result, _, _, _ = compare_methods(
-            validation_sessions, train_sessions, emotions, smoothing_s=smoothing_s
+            validation_sessions, hmm, emotions, smoothing_s=smoothing_s
         )
         scores = {
             m: {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"]}

@@ -62,6 +62,29 @@ def training_sequences(
     return seqs, " and ".join(sorted(sources)) or "none"
 
 
+def hmm_from_training(train_sessions: list[dict], emotions: list[str]) -> dict:
+    """The HMM baseline's parameters, estimated on the training sessions' label sequences
+    (:func:`training_sequences`): ``from`` (annotations and/or pseudo labels), ``start`` (C,) and
+    ``transitions`` (C, C) probabilities, as lists (what the HMM file and the method choice
+    hold)."""
+    seqs, source = training_sequences(train_sessions, emotions)
+    start, trans = estimate_transitions(seqs, len(emotions))
+    return {"from": source, "start": start.tolist(), "transitions": trans.tolist()}
+
+
+def write_hmm(path: str | Path, hmm: dict) -> None:
+    """Write the HMM file (results/models/hmm.json): :func:`hmm_from_training`'s dict."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(hmm, indent=2, allow_nan=False) + "\n")
+
+
+def read_hmm(path: str | Path) -> dict:
+    """The HMM file written by :func:`write_hmm`."""
+    hmm = json.loads(Path(path).read_text())
+    assert {"from", "start", "transitions"} <= set(hmm), f"{path}: keys {sorted(hmm)}"
+    return hmm
+
+
 def method_probabilities(
     cnn_probs: np.ndarray, window: int, start: np.ndarray, trans: np.ndarray
 ) -> dict[str, np.ndarray]:
@@ -107,7 +130,7 @@ class FrameScores:
 
 def frame_scores(
     sessions: list[dict],
-    train_sessions: list[dict],
+    hmm: dict,
     emotions: list[str],
     *,
     smoothing_s: float = 1.0,
@@ -115,10 +138,10 @@ def frame_scores(
     """Score every method on every frame of ``sessions`` (dicts with ``session``, ``features``,
     ``annotation`` (None/'' skips the session), optionally ``participant``, ``condition``,
     ``predictions`` (the chosen method's CSV) and ``sequence_predictions`` {model: csv}).
-    ``train_sessions`` (``features``, ``annotation``, ``pseudolabels``) give the HMM its
-    transitions; nothing is fit on ``sessions``."""
-    seqs, source = training_sequences(train_sessions, emotions)
-    start, trans = estimate_transitions(seqs, len(emotions))
+    ``hmm``: the HMM's parameters estimated on the training sessions
+    (:func:`hmm_from_training`); nothing is fit on ``sessions``."""
+    start = np.asarray(hmm["start"], dtype=np.float64)
+    trans = np.asarray(hmm["transitions"], dtype=np.float64)
     parts, feats, scored, skipped = [], [], [], []
     for s in sessions:
         name = str(s.get("session", ""))
@@ -172,13 +195,13 @@ def frame_scores(
         features=np.concatenate(feats) if feats else np.zeros((0, 1), np.float32),
         sessions=scored,
         skipped=skipped,
-        hmm_transitions_from=source,
+        hmm_transitions_from=hmm["from"],
     )
 
 
 def compare_methods(
     test_sessions: list[dict],
-    train_sessions: list[dict],
+    hmm: dict,
     emotions: list[str],
     *,
     smoothing_s: float = 1.0,
@@ -189,7 +212,7 @@ def compare_methods(
     ``methods`` {name: metrics}, ``ranking_by_macro_f1``) and, per method, its labels on those
     frames, the CNN features (one array) and the true labels of those frames."""
     sessions = [{k: v for k, v in s.items() if k != "predictions"} for s in test_sessions]
-    scores = frame_scores(sessions, train_sessions, emotions, smoothing_s=smoothing_s)
+    scores = frame_scores(sessions, hmm, emotions, smoothing_s=smoothing_s)
     t = scores.table
     keep = (t["face_found"].to_numpy(bool) & (t["truth"] != "")).to_numpy()
     y_true = t["truth"].to_numpy(object)[keep]
@@ -386,7 +409,7 @@ def render_summary(result: dict, template: str | Path, figures: dict[str, str]) 
 
 def evaluate_and_compare(
     test_sessions: list[dict],
-    train_sessions: list[dict],
+    hmm: dict,
     emotions: list[str],
     out_json: str | Path,
     out_md: str | Path,
@@ -412,15 +435,15 @@ def evaluate_and_compare(
 
     ``test_sessions`` dicts carry ``session``, ``participant``, ``condition``, ``predictions``
     (the chosen method's), ``features``, ``annotation`` and ``sequence_predictions``
-    {model: csv}; ``train_sessions`` dicts ``features``, ``annotation`` (may be empty) and
-    ``pseudolabels``. ``excluded``: {session: why} of sessions left out of the study
+    {model: csv}; ``hmm`` the HMM's parameters (:func:`hmm_from_training`, estimated on the
+    training sessions). ``excluded``: {session: why} of sessions left out of the study
     (``bad_videos: exclude``), listed first in the report. ``choice_json`` (the method choice,
     :mod:`emotiontrack.choice`) names which method made the predictions and why; ``cnn`` says
     which per-frame CNN was used. Returns the result written to ``out_json``."""
     from .choice import read_choice
     from .evaluate import _placeholder_png, _to_jsonable
 
-    scores = frame_scores(test_sessions, train_sessions, emotions, smoothing_s=smoothing_s)
+    scores = frame_scores(test_sessions, hmm, emotions, smoothing_s=smoothing_s)
     choice = read_choice(choice_json) if choice_json is not None else None
     result = evaluation_result(
         scores,

@@ -328,7 +328,11 @@ def compared_predictions(model, session):
     return f"results/evaluation/predictions/{model}/{session}.csv"
 
 
-def training_for_hmm():
+# The HMM baseline's parameters, estimated once on the training sessions (rules/predict.smk).
+HMM = "results/models/hmm.json"
+
+
+def training_for_hmm(wildcards):
     """The training sessions' files the HMM transitions are estimated from."""
     return {
         "train_features": per_session("results/features/{session}.h5", TRAIN),
@@ -342,7 +346,7 @@ def choice_inputs(wildcards):
         "features": per_session("results/features/{session}.h5", VALIDATION),
         "annotations": [SESSIONS.loc[s, "annotation"] for s in VALIDATION],
         "compared": [compared_predictions(m, s) for m in COMPARED for s in VALIDATION],
-        **training_for_hmm(),
+        "hmm": HMM,
     }
 
 
@@ -362,7 +366,7 @@ def evaluation_inputs(wildcards):
         "features": per_session("results/features/{session}.h5", EVALUATED),
         "annotations": [SESSIONS.loc[s, "annotation"] for s in EVALUATED],
         "compared": [compared_predictions(m, s) for m in COMPARED for s in EVALUATED],
-        **training_for_hmm(),
+        "hmm": HMM,
     }
 
 

@@ -49,7 +49,6 @@ rule evaluate_study:
         runtime=20,
     params:
         test_sessions=EVALUATION_SESSIONS,
-        train_sessions=TRAINING_SESSIONS,
         emotions=EMOTIONS,
         cnn=CNN_DESCRIPTION,
         smoothing_s=config["evaluation"]["smoothing_s"],

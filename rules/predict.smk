@@ -1,7 +1,9 @@
-# Predictions: first the choice of the method that writes each session's `label` and trend chart
-# (the best on the validation sessions, else config sequence.model), then every session's
-# emotion timeline from it, with the per-frame CNN decision beside it; and, for the choice and the
-# study report, the validation and held-out sessions' timelines from every compared sequence model.
+# Predictions: first the HMM baseline's start and transition probabilities, estimated once on the
+# training sessions' labels (annotations, else pseudo labels); then the choice of the method that
+# writes each session's `label` and trend chart (the best on the validation sessions, else config
+# sequence.model), then every session's emotion timeline from it, with the per-frame CNN decision
+# beside it; and, for the choice and the study report, the validation and held-out sessions'
+# timelines from every compared sequence model.
 # Sequence models run from their ONNX exports (onnxruntime): no TensorFlow in these jobs.
 
 
@@ -27,6 +29,27 @@ rule predict_compared:
         "../workflow_scripts/predict_sequence.py"
 
 
+rule hmm_transitions:
+    input:
+        unpack(training_for_hmm),
+        code=code_of("hmm_transitions"),
+    output:
+        json=HMM,
+    log:
+        "logs/hmm_transitions.log",
+    conda:
+        "../envs/vision.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        train_sessions=TRAINING_SESSIONS,
+        emotions=EMOTIONS,
+    script:
+        "../workflow_scripts/hmm_transitions.py"
+
+
 rule choose_method:
     input:
         unpack(choice_inputs),
@@ -43,7 +66,6 @@ rule choose_method:
         runtime=10,
     params:
         validation_sessions=VALIDATION_SESSIONS,
-        train_sessions=TRAINING_SESSIONS,
         emotions=EMOTIONS,
         default=SEQUENCE_MODEL,
         smoothing_s=config["evaluation"]["smoothing_s"],

@@ -6,7 +6,7 @@ import pytest
 from conftest import EMOTIONS
 
 from emotiontrack.baselines import estimate_transitions, moving_average, moving_median, viterbi
-from emotiontrack.comparison import compare_methods, plot_embedding
+from emotiontrack.comparison import compare_methods, hmm_from_training, plot_embedding
 from emotiontrack.formats import Features, Predictions, write_features, write_predictions
 
 
@@ -87,7 +87,8 @@ def test_all_methods_are_scored_on_the_same_frames(tmp_path):
     perfect = np.eye(7)[truth]
     s = session(tmp_path, "p3_A", truth, cnn, perfect)
     train = [{"features": s["features"], "annotation": s["annotation"], "pseudolabels": ""}]
-    result, pooled, feats, y = compare_methods([s], train, EMOTIONS, smoothing_s=1.0)
+    hmm = hmm_from_training(train, EMOTIONS)
+    result, pooled, feats, y = compare_methods([s], hmm, EMOTIONS, smoothing_s=1.0)
     assert set(result["methods"]) == {"cnn", "moving_average", "median", "hmm", "lstm"}
     assert result["n_frames"] == 57 and all(len(p) == 57 for p in pooled.values())
     assert result["methods"]["lstm"]["accuracy"] == 1.0

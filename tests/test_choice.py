@@ -11,7 +11,7 @@ from studies import prepare, snakemake
 from test_baselines_comparison import noisy_probs, session
 
 from emotiontrack.choice import choice_markdown, choose_method, predict_with_method
-from emotiontrack.comparison import compare_methods
+from emotiontrack.comparison import compare_methods, hmm_from_training, read_hmm, write_hmm
 from emotiontrack.formats import PseudoLabels, write_pseudolabels
 
 
@@ -26,14 +26,19 @@ def test_choice_picks_the_best_on_validation_and_predicts_with_it(tmp_path):
     none = np.zeros(60, bool)
     pl = PseudoLabels(np.arange(60) / 5, np.full(60, -1), np.full(60, np.nan, "f4"), none)
     write_pseudolabels(train[0]["pseudolabels"], tmp_path / "p.json", pl)
-    c = choose_method([perfect], train, EMOTIONS, tmp_path / "c.json", default="refine")
+    hmm = hmm_from_training(train, EMOTIONS)
+    assert hmm["from"] == "pseudo labels"
+    write_hmm(tmp_path / "hmm.json", hmm)
+    assert read_hmm(tmp_path / "hmm.json") == hmm  # the file holds the estimate exactly
+    c = choose_method([perfect], hmm, EMOTIONS, tmp_path / "c.json", default="refine")
     assert c["method"] == "lstm" and c["validation_macro_f1"] == 1.0
+    assert c["hmm"] == hmm  # prediction applies the HMM that was scored
     assert c["validation"]["sessions"] == ["v1_A"] and c["validation"]["n_frames"] == 57
 
     # a useless sequence model (always "angry"): the best of the others on validation is chosen
     bad = session(tmp_path, "v2_A", truth, cnn, np.eye(7)[np.zeros(60, int)])
-    c = choose_method([bad], train, EMOTIONS, tmp_path / "c.json", default="refine")
-    result, pooled, _, y = compare_methods([bad], train, EMOTIONS)
+    c = choose_method([bad], hmm, EMOTIONS, tmp_path / "c.json", default="refine")
+    result, pooled, _, y = compare_methods([bad], hmm, EMOTIONS)
     f1 = {m: r["macro_f1"] for m, r in result["methods"].items()}
     assert c["method"] != "lstm" and f1[c["method"]] == max(f1.values()) > f1["cnn"]
     assert json.loads((tmp_path / "c.json").read_text())["method"] == c["method"]
@@ -51,7 +56,9 @@ def test_choice_picks_the_best_on_validation_and_predicts_with_it(tmp_path):
 
 
 def test_without_validation_sessions_the_default_is_used(tmp_path):
-    c = choose_method([], [], EMOTIONS, tmp_path / "c.json", default="refine")
+    c = choose_method(
+        [], hmm_from_training([], EMOTIONS), EMOTIONS, tmp_path / "c.json", default="refine"
+    )
     assert c["method"] == "refine" and c["validation_macro_f1"] is None
     assert "no validation sessions" in choice_markdown(c)
 

@@ -13,7 +13,12 @@ from matplotlib.image import imread
 
 from emotiontrack import UserInputError
 from emotiontrack.annotations import load_annotation, truth_at, visible_at
-from emotiontrack.comparison import evaluate_and_compare, evaluation_result, frame_scores
+from emotiontrack.comparison import (
+    evaluate_and_compare,
+    evaluation_result,
+    frame_scores,
+    hmm_from_training,
+)
 from emotiontrack.evaluate import classification_metrics, plot_confusion
 from emotiontrack.formats import Features, Predictions, write_features
 from emotiontrack.formats import write_predictions as write_predictions_csv
@@ -65,7 +70,7 @@ def session_of(name: str, predictions: Path, annotation: Path | None, **names) -
 
 def evaluate(sessions: list[dict]) -> dict:
     """metrics.json's content for ``sessions`` (no training sessions: a flat HMM)."""
-    scores = frame_scores(sessions, [], EMOTIONS)
+    scores = frame_scores(sessions, hmm_from_training([], EMOTIONS), EMOTIONS)
     return evaluation_result(scores, EMOTIONS, n_sessions=len(sessions), smoothing_s=1.0)
 
 
@@ -318,7 +323,8 @@ def study_paths(tmp_path: Path) -> dict:
 def report(sessions: list[dict], tmp_path: Path, **kw) -> tuple[dict, dict]:
     paths = study_paths(tmp_path)
     template = REPO / "report/evaluation_summary.md.jinja"
-    r = evaluate_and_compare(sessions, [], EMOTIONS, **paths, template=template, **kw)
+    hmm = hmm_from_training([], EMOTIONS)
+    r = evaluate_and_compare(sessions, hmm, EMOTIONS, **paths, template=template, **kw)
     return r, paths
 
 

@@ -1,4 +1,4 @@
-from emotiontrack.comparison import evaluate_and_compare
+from emotiontrack.comparison import evaluate_and_compare, read_hmm
 from emotiontrack.logs import step_logging
 
 p = snakemake.params
@@ -6,7 +6,7 @@ o = snakemake.output
 with step_logging(snakemake.log[0]):
     evaluate_and_compare(
         p.test_sessions,
-        p.train_sessions,
+        read_hmm(snakemake.input.hmm),
         p.emotions,
         o.json,
         o.md,
