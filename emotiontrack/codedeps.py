@@ -1,7 +1,7 @@
 """Which of the package's modules a workflow script runs, read from the source (no import).
 
-Each workflow script's modules are the inputs of its code record (rules/code.smk,
-``write_code_record``), which is an input of the script's rules (rules/common.smk ``code_of``): an
+Each workflow script's modules are the inputs of its code record (rules/code.smk: their
+``sha256sum``), which is an input of the script's rules (rules/common.smk ``code_of``): an
 edit to one module of the package reruns exactly the jobs whose scripts import it, directly or
 through other modules. Snakemake's own code trigger sees only the script file, not the package
 under it.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -93,24 +92,3 @@ def external_imports(script: str | Path) -> set[str]:
             if root and root != PACKAGE and root not in sys.stdlib_module_names:
                 roots.add(root)
     return roots
-
-
-def write_code_record(
-    path: str | Path, files: Iterable[str | Path], log_path: str | Path | None = None
-) -> str:
-    """Write the record of a workflow script's package modules (``package_files``): one line a
-    module, ``<sha256>  <path from the repository root>`` (``sha256sum --check`` reads it), so a
-    result's code can be compared with another run's; and one line saying so to ``log_path``.
-    Returns the text written."""
-    import hashlib
-
-    root = PACKAGE_DIR.parent
-    lines = []
-    for f in sorted(map(Path, files)):
-        rel = f.resolve().relative_to(root) if f.resolve().is_relative_to(root) else f
-        lines.append(f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {rel}\n")
-    text = "".join(lines)
-    Path(path).write_text(text)
-    if log_path is not None:
-        Path(log_path).write_text(f"{len(lines)} modules recorded in {path}\n")
-    return text

@@ -1,7 +1,8 @@
 # Code records: for each workflow script, the package modules it runs (its imports, followed
-# through the package) with their SHA-256, in sha256sum's format. Each rule takes its script's
-# record as an input (common.smk code_of): editing a module rewrites the records of the scripts
-# that run it, and so reruns exactly the jobs using it. Written in the workflow's own process.
+# through the package) with their SHA-256, by sha256sum (`sha256sum --check` in the checkout
+# compares them with the code at hand). Each rule takes its script's record as an input
+# (common.smk code_of): editing a module rewrites the records of the scripts that run it, and so
+# reruns exactly the jobs using it.
 
 
 rule code_record:
@@ -12,5 +13,12 @@ rule code_record:
     log:
         "logs/code_record/{script}.log",
     localrule: True
-    run:
-        write_code_record(output[0], input, log[0])
+    conda:
+        "../envs/vision.yaml"
+    params:
+        root=workflow.basedir,
+        modules=lambda wildcards, input: [
+            os.path.relpath(f, workflow.basedir) for f in input
+        ],
+    shell:
+        "(cd {params.root:q} && sha256sum -- {params.modules:q} < /dev/null) > {output:q} 2> {log:q}"

@@ -13,7 +13,7 @@ sys.path.insert(0, workflow.basedir)
 
 from emotiontrack import UserInputError
 from emotiontrack.sheet import load_sessions
-from emotiontrack.codedeps import package_files, write_code_record
+from emotiontrack.codedeps import package_files
 from emotiontrack.faces import finder_settings
 from emotiontrack.sequence import SEQUENCE_MODELS
 

@@ -299,6 +299,23 @@ def test_report_builds_and_renders(study, tmp_path):
     assert "EmotionTrack" in text and "Emotion trends" in text, text[:2000]
 
 
+def test_code_records_list_each_scripts_modules_and_match_the_checkout(study):
+    """results/code/<script>.sha256 (rules/code.smk): the package modules the script runs, each
+    with its hash; `sha256sum --check` in the checkout that made the study finds them all OK."""
+    from emotiontrack.codedeps import package_files
+
+    records = sorted((study / "results/code").glob("*.sha256"))
+    assert {"extract_frames", "extract_features", "predict", "trends"} <= {r.stem for r in records}
+    for record in records:
+        names = [line.split("  ", 1)[1] for line in record.read_text().splitlines()]
+        modules = package_files(REPO / "workflow_scripts" / f"{record.stem}.py")
+        assert names == [str(Path(m).relative_to(REPO)) for m in modules], record
+        check = subprocess.run(["sha256sum", "--check", record], cwd=REPO, capture_output=True)
+        assert check.returncode == 0, check.stdout + check.stderr
+    trends = (study / "results/code/trends.sha256").read_text()
+    assert "emotiontrack/trends.py" in trends and "emotiontrack/cnn.py" not in trends
+
+
 def test_editing_a_package_module_reruns_only_the_jobs_using_it(study, tmp_path):
     """Rules take the record of the package modules their scripts run (rules/code.smk): an edit
     to emotiontrack/trends.py rewrites the record of the one script running it and reruns the
