@@ -58,6 +58,13 @@ def estimate_transitions(
     return start / start.sum(), trans / trans.sum(axis=1, keepdims=True)
 
 
+def hmm_viterbi(probs: np.ndarray, hmm: dict) -> np.ndarray:
+    """:func:`viterbi` with an HMM given as its file holds it (``start``, ``transitions`` lists:
+    ``emotiontrack.comparison.hmm_from_training``), as scored and as applied to predictions."""
+    start = np.asarray(hmm["start"], dtype=np.float64)
+    return viterbi(probs, start, np.asarray(hmm["transitions"], dtype=np.float64))
+
+
 def viterbi(
     probs: np.ndarray, start: np.ndarray, trans: np.ndarray, prior: np.ndarray | None = None
 ) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .baselines import moving_average, moving_median, viterbi
+from .baselines import hmm_viterbi, moving_average, moving_median
 from .formats import Predictions, read_features, write_predictions
 from .sequence import carry_over, sequence_probabilities
 
@@ -118,8 +118,7 @@ def predict_with_method(
         elif method == "median":
             raw = moving_median(cnn, window)
         elif method == "hmm":
-            hmm = choice["hmm"]
-            raw = viterbi(cnn, np.array(hmm["start"]), np.array(hmm["transitions"]))
+            raw = hmm_viterbi(cnn, choice["hmm"])
         elif method in models:
             raw = sequence_probabilities(
                 data, models[method], use_probabilities=use_probabilities, threads=threads

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .annotations import load_annotation, truth_at, visible_at
-from .baselines import estimate_transitions, moving_average, moving_median, viterbi
+from .baselines import estimate_transitions, hmm_viterbi, moving_average, moving_median
 from .evaluate import NO_GROUND_TRUTH, SUBSETS, classification_metrics, plot_confusion
 from .formats import read_features, read_predictions, read_pseudolabels
 
@@ -85,15 +85,13 @@ def read_hmm(path: str | Path) -> dict:
     return hmm
 
 
-def method_probabilities(
-    cnn_probs: np.ndarray, window: int, start: np.ndarray, trans: np.ndarray
-) -> dict[str, np.ndarray]:
+def method_probabilities(cnn_probs: np.ndarray, window: int, hmm: dict) -> dict[str, np.ndarray]:
     """(T, C) outputs of the baselines for one session."""
     return {
         "cnn": cnn_probs,
         "moving_average": moving_average(cnn_probs, window),
         "median": moving_median(cnn_probs, window),
-        "hmm": viterbi(cnn_probs, start, trans),
+        "hmm": hmm_viterbi(cnn_probs, hmm),
     }
 
 
@@ -140,8 +138,6 @@ def frame_scores(
     ``predictions`` (the chosen method's CSV) and ``sequence_predictions`` {model: csv}).
     ``hmm``: the HMM's parameters estimated on the training sessions
     (:func:`hmm_from_training`); nothing is fit on ``sessions``."""
-    start = np.asarray(hmm["start"], dtype=np.float64)
-    trans = np.asarray(hmm["transitions"], dtype=np.float64)
     parts, feats, scored, skipped = [], [], [], []
     for s in sessions:
         name = str(s.get("session", ""))
@@ -163,7 +159,7 @@ def frame_scores(
             }
         )
         window = max(1, round(smoothing_s * cnn.fps))
-        outputs = method_probabilities(cnn.probabilities.astype(np.float64), window, start, trans)
+        outputs = method_probabilities(cnn.probabilities.astype(np.float64), window, hmm)
         for model, csv in s.get("sequence_predictions", {}).items():
             outputs[model] = read_predictions(csv, emotions).probabilities
         for method, probs in outputs.items():
