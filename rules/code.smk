@@ -13,6 +13,9 @@ rule code_record:
     log:
         "logs/code_record/{script}.log",
     localrule: True
+    # first: each takes a moment, and every job waits for its script's record (the CNN's training,
+    # the demo's longest chain, otherwise waited for a core after the FER set was made)
+    priority: 100
     conda:
         "../envs/vision.yaml"
     params:
