@@ -12,10 +12,10 @@ rule code_record:
         "results/code/{script}.sha256",
     log:
         "logs/code_record/{script}.log",
-    localrule: True
     # first: each takes a moment, and every job waits for its script's record (the CNN's training,
     # the demo's longest chain, otherwise waited for a core after the FER set was made)
     priority: 100
+    localrule: True
     conda:
         "../envs/vision.yaml"
     params:

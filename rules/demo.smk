@@ -2,14 +2,21 @@
 # Included (Snakefile) only when the sheet or fer.path points at resources/demo/ (USES_DEMO).
 
 
-rule demo_fer_dataset:
+# The demo FER set is made in parts side by side, then joined: the CNN's training, the demo's
+# longest chain, waits for the whole set. The joined file is the same for any number of parts.
+DEMO_FER_PARTS = 2
+
+
+rule demo_fer_part:
     input:
-        code=code_of("demo_fer_dataset"),
+        code=code_of("demo_fer_part"),
     output:
-        csv="resources/demo/fer2013.csv",
+        csv=temp("resources/demo/fer_parts/{part}.csv"),
     log:
-        "logs/demo_fer_dataset.log",
-    # first: the CNN's training, the longest chain of the demo, waits for this set
+        "logs/demo_fer_part/{part}.log",
+    wildcard_constraints:
+        part=r"\d+",
+    # first: the CNN's training waits for the set
     priority: 50
     conda:
         "../envs/vision.yaml"
@@ -19,7 +26,27 @@ rule demo_fer_dataset:
         runtime=30,
     params:
         n_images=config["demo"]["fer_images"],
+        parts=DEMO_FER_PARTS,
         seed=config["seed"],
+    script:
+        "../workflow_scripts/demo_fer_part.py"
+
+
+rule demo_fer_dataset:
+    input:
+        parts=expand("resources/demo/fer_parts/{part}.csv", part=range(DEMO_FER_PARTS)),
+        code=code_of("demo_fer_dataset"),
+    output:
+        csv="resources/demo/fer2013.csv",
+    log:
+        "logs/demo_fer_dataset.log",
+    priority: 50
+    conda:
+        "../envs/vision.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
     script:
         "../workflow_scripts/demo_fer_dataset.py"
 

@@ -292,6 +292,18 @@ def test_fer_csv_is_deterministic(tmp_path) -> None:
     assert a.read_bytes() != c.read_bytes()
     with pytest.raises(ValueError):
         demo.make_fer_csv(tmp_path / "d.csv", n_images=10)
+    # made in parts (the workflow's demo_fer_part jobs, side by side) and joined: the same file
+    parts = [tmp_path / f"part{k}.csv" for k in range(3)]
+    sizes = [
+        demo.make_fer_csv(f, n_images=42, seed=1, part=k, parts=3)["n_images"]
+        for k, f in enumerate(parts)
+    ]
+    assert sizes == [14, 14, 14]
+    joined = demo.join_fer_parts(parts, tmp_path / "joined.csv")
+    assert (tmp_path / "joined.csv").read_bytes() == a.read_bytes()
+    assert joined["n_images"] == 42 and sum(joined["per_class"].values()) == 42
+    with pytest.raises(ValueError):
+        demo.make_fer_csv(tmp_path / "e.csv", n_images=42, part=3, parts=3)
 
 
 def test_fer_expressions_are_learnable(fer_csv) -> None:
@@ -382,7 +394,7 @@ def test_demo_rules_only_for_a_study_of_generated_data(real_media, tmp_path) -> 
     """rules/demo.smk is included for the demo study; not for the real-clip pilot (its sheet and
     its pretrained CNN need nothing from resources/demo/), unless its CNN is trained on the
     generated FER set (fer.path's default)."""
-    demo_rules = {"demo_fer_dataset", "demo_video"}
+    demo_rules = {"demo_fer_part", "demo_fer_dataset", "demo_video"}
     assert demo_rules <= _rules(PACKAGE.parents[1])
     (tmp_path / "config").mkdir()
     (tmp_path / "media").mkdir()

@@ -1,8 +1,5 @@
-from emotiontrack.demo import make_fer_csv
+from emotiontrack.demo import join_fer_parts
 from emotiontrack.logs import step_logging
 
 with step_logging(snakemake.log[0], outputs=snakemake.output) as log:
-    log.info(
-        "%s",
-        make_fer_csv(snakemake.output.csv, snakemake.params.n_images, seed=snakemake.params.seed),
-    )
+    log.info("%s", join_fer_parts(snakemake.input.parts, snakemake.output.csv))

@@ -28,7 +28,7 @@ same arguments give the same CSV rows, the same annotation and the same decoded 
 
 from emotiontrack.demo.expressions import EMOTIONS
 from emotiontrack.demo.face import render_face
-from emotiontrack.demo.fer import FER_CLASS_WEIGHTS, FER_SPLITS, make_fer_csv
+from emotiontrack.demo.fer import FER_CLASS_WEIGHTS, FER_SPLITS, join_fer_parts, make_fer_csv
 from emotiontrack.demo.identities import Identity, identity_for
 from emotiontrack.demo.timeline import DEFAULT_MIXES
 from emotiontrack.demo.videos import make_session_video
@@ -40,6 +40,7 @@ __all__ = [
     "FER_SPLITS",
     "Identity",
     "identity_for",
+    "join_fer_parts",
     "make_fer_csv",
     "make_session_video",
     "render_face",

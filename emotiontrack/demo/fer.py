@@ -167,27 +167,12 @@ def _allocate(n: int, weights: np.ndarray, minimum: int) -> np.ndarray:
     return counts
 
 
-def make_fer_csv(
-    path: str | Path,
-    n_images: int = 3500,
-    seed: int = 0,
-    class_weights: dict[str, float] | None = None,
-) -> dict:
-    """Write a FER2013-format CSV of synthetic 48x48 gray faces.
-
-    Header ``emotion,pixels,Usage``; ``emotion`` is the FER2013 integer code (0 angry, 1 disgust,
-    2 fear, 3 happy, 4 sad, 5 surprise, 6 neutral); ``pixels`` 2304 space-separated 0-255 ints
-    (row-major); ``Usage`` Training (~80%), PublicTest (~10%) or PrivateTest (~10%), stratified so
-    every class with positive weight appears in every split (rows are grouped by split, as in
-    FER2013). ``class_weights``: relative class frequencies over :data:`EMOTIONS` (default
-    :data:`FER_CLASS_WEIGHTS`; missing names count 0). Each image is a new random person with a
-    random intensity, blend, pose, lighting, blur, noise and JPEG compression, cropped the way the
-    video pipeline crops (Haar box, ``crop_face(..., 48, margin=0.1)``; the rendered face box when
-    the detector misses).
-
-    Returns ``{"path", "n_images", "counts": {split: {emotion: n}}, "per_class": {emotion: n},
-    "per_split": {split: n}, "detector_misses": n}``. Same arguments -> identical file.
-    """
+def fer_plan(
+    n_images: int = 3500, class_weights: dict[str, float] | None = None
+) -> list[tuple[str, str]]:
+    """The (split, emotion) of every image of the set, in file order (grouped by split, as in
+    FER2013; classes interleaved at random, seeded by the set's seed in :func:`make_fer_csv`,
+    so this order is before that shuffle)."""
     weights_d = FER_CLASS_WEIGHTS if class_weights is None else class_weights
     unknown = set(weights_d) - set(EMOTIONS)
     if unknown:
@@ -196,8 +181,6 @@ def make_fer_csv(
     if (weights < 0).any() or weights.sum() <= 0:
         raise ValueError("class_weights must be non-negative with a positive sum")
     per_class = _allocate(int(n_images), weights, len(FER_SPLITS))
-    rng = np.random.default_rng(_stable_seed("fer", seed))
-    backgrounds = [_make_background(rng, 640, 480) for _ in range(8)]
     jobs: dict[str, list[str]] = {s: [] for s in FER_SPLITS}
     for e, n in zip(EMOTIONS, per_class, strict=True):
         if n == 0:
@@ -207,6 +190,46 @@ def make_fer_csv(
         n_train = n - n_pub - n_priv
         for split, k in zip(FER_SPLITS, (n_train, n_pub, n_priv), strict=True):
             jobs[split].extend([e] * k)
+    return [(split, e) for split in FER_SPLITS for e in jobs[split]]
+
+
+def make_fer_csv(
+    path: str | Path,
+    n_images: int = 3500,
+    seed: int = 0,
+    class_weights: dict[str, float] | None = None,
+    part: int = 0,
+    parts: int = 1,
+) -> dict:
+    """Write a FER2013-format CSV of synthetic 48x48 gray faces, or part ``part`` (0-based) of
+    ``parts`` of it: the rows a whole set would have at that share of its file order, so the
+    parts written side by side and joined by :func:`join_fer_parts` are the whole set, byte for
+    byte (each image has its own random stream, from ``seed`` and its place in the set).
+
+    Header ``emotion,pixels,Usage``; ``emotion`` is the FER2013 integer code (0 angry, 1 disgust,
+    2 fear, 3 happy, 4 sad, 5 surprise, 6 neutral); ``pixels`` 2304 space-separated 0-255 ints
+    (row-major); ``Usage`` Training (~80%), PublicTest (~10%) or PrivateTest (~10%), stratified so
+    every class with positive weight appears in every split (rows are grouped by split, as in
+    FER2013). ``class_weights``: relative class frequencies over :data:`EMOTIONS` (default
+    :data:`FER_CLASS_WEIGHTS`; missing names count 0). Each image is a new random person with a
+    random intensity, blend, pose, lighting, blur, noise and JPEG compression, cropped the way the
+    video pipeline crops (the default detector's box, ``crop_face(..., 48, margin=0.1)``; the
+    rendered face box when the detector misses).
+
+    Returns ``{"path", "n_images", "counts": {split: {emotion: n}}, "per_class": {emotion: n},
+    "per_split": {split: n}, "detector_misses": n}`` for the rows written. Same arguments ->
+    identical file.
+    """
+    if not 0 <= part < parts:
+        raise ValueError(f"part {part} of {parts}: need 0 <= part < parts")
+    plan = fer_plan(n_images, class_weights)
+    rng = np.random.default_rng(_stable_seed("fer", seed))
+    backgrounds = [_make_background(rng, 640, 480) for _ in range(8)]
+    order: list[int] = []  # the plan's rows in file order: each split's classes shuffled
+    for split in FER_SPLITS:
+        rows = [i for i, (s, _) in enumerate(plan) if s == split]
+        order.extend(rows[j] for j in rng.permutation(len(rows)))
+    lo, hi = len(order) * part // parts, len(order) * (part + 1) // parts
     detector = face_finder(track=False)  # the default detector, as the frames job uses
     counts = {s: dict.fromkeys(EMOTIONS, 0) for s in FER_SPLITS}
     misses = 0
@@ -216,20 +239,50 @@ def make_fer_csv(
     with open(tmp, "w", newline="") as fh:
         out = csv.writer(fh)
         out.writerow(["emotion", "pixels", "Usage"])
-        for split in FER_SPLITS:
-            order = rng.permutation(len(jobs[split]))
-            for i in order:
-                e = jobs[split][i]
-                crop, hit = _fer_image(rng, e, backgrounds, detector)
-                misses += not hit
-                counts[split][e] += 1
-                out.writerow([_CODE[e], " ".join(map(str, crop.ravel().tolist())), split])
+        for k in range(lo, hi):
+            split, e = plan[order[k]]
+            image_rng = np.random.default_rng(_stable_seed("fer", seed, "image", k))
+            crop, hit = _fer_image(image_rng, e, backgrounds, detector)
+            misses += not hit
+            counts[split][e] += 1
+            out.writerow([_CODE[e], " ".join(map(str, crop.ravel().tolist())), split])
     tmp.replace(path)
+    return _fer_stats(path, counts, misses)
+
+
+def join_fer_parts(parts: list[str | Path], path: str | Path) -> dict:
+    """Join the parts written by :func:`make_fer_csv` (in part order) into one FER2013-format CSV
+    at ``path``. Returns the whole set's counts as make_fer_csv does (``detector_misses``: None,
+    the parts' logs have theirs)."""
+    counts = {s: dict.fromkeys(EMOTIONS, 0) for s in FER_SPLITS}
+    emotion_of = {str(code): e for e, code in _CODE.items()}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "w", newline="") as out:
+        for i, part in enumerate(parts):
+            with open(part, newline="") as fh:
+                header = fh.readline()
+                if header.strip() != "emotion,pixels,Usage":
+                    raise ValueError(f"{part}: not a FER set part (header {header.strip()!r})")
+                if i == 0:
+                    out.write(header)
+                for line in fh:
+                    code = line.split(",", 1)[0]
+                    split = line.rstrip("\r\n").rsplit(",", 1)[1]
+                    counts[split][emotion_of[code]] += 1
+                    out.write(line)
+    tmp.replace(path)
+    return _fer_stats(path, counts, None)
+
+
+def _fer_stats(path: Path, counts: dict[str, dict[str, int]], misses: int | None) -> dict:
+    """make_fer_csv's summary (see there)."""
     return {
         "path": str(path),
-        "n_images": int(per_class.sum()),
+        "n_images": sum(sum(c.values()) for c in counts.values()),
         "counts": counts,
-        "per_class": {e: int(n) for e, n in zip(EMOTIONS, per_class, strict=True)},
+        "per_class": {e: sum(counts[s][e] for s in FER_SPLITS) for e in EMOTIONS},
         "per_split": {s: sum(counts[s].values()) for s in FER_SPLITS},
         "detector_misses": misses,
     }
