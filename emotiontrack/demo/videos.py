@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotiontrack.demo.drawing import _apply_blur, _light, _smoothstep
+from emotiontrack.demo.drawing import _apply_blur, _smoothstep
 from emotiontrack.demo.expressions import _PARAMS, EMOTIONS, _params_for
 from emotiontrack.demo.face import _internal_scale, _place, _render_head
 from emotiontrack.demo.identities import Identity, _stable_seed, identity_for
@@ -235,11 +235,15 @@ def _write_video(
     writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (W, H))
     if not writer.isOpened():
         raise RuntimeError(f"could not open a video writer (mp4v) for {video_path}")
+    # the frame and the camera's arrays, reused frame after frame: fresh multi-megabyte arrays
+    # for every frame cost more than the arithmetic on them (same pixels either way)
+    frame = np.empty_like(bg)
+    buf = (np.empty(bg.shape, np.float32), np.empty(bg.shape, np.float32), np.empty_like(bg))
     try:
         for f in range(len(tr.width)):
-            frame = bg.copy()
+            np.copyto(frame, bg)
             _draw_person(frame, tr, f, ident, scale, fps)
-            writer.write(_camera(frame, tr, f, xs))
+            writer.write(_camera(frame, tr, f, xs, buf))
     finally:
         writer.release()
 
@@ -273,19 +277,30 @@ def _draw_person(
         _place(frame, hp, ha, (hox, hoy), (ax, ay), zoom, tr.angle[f] + rot)
 
 
-def _camera(frame: np.ndarray, tr: _Tracks, f: int, xs: np.ndarray) -> np.ndarray:
+def _camera(
+    frame: np.ndarray,
+    tr: _Tracks,
+    f: int,
+    xs: np.ndarray,
+    buf: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> np.ndarray:
     """Frame ``f`` as the camera records it: blur, lighting (gain, side gradient, tint) and
-    sensor noise; ``xs``: column centres as fractions of the width. Returns BGR uint8."""
+    sensor noise; ``xs``: column centres as fractions of the width; ``buf``: two float32 arrays
+    and a uint8 one of the frame's shape, overwritten. Returns BGR uint8 (``buf``'s last)."""
     H, W = frame.shape[:2]
     if tr.blur_kind[f]:
         frame = _apply_blur(frame, tr.blur_kind[f], tr.blur_amt[f], tr.blur_ang[f])
     grad = 1 + tr.grad_s[f] * np.tanh((xs - tr.grad_c[f]) / 0.25)
     row = (tr.gain[f] * grad)[:, None] * tr.tint[f]
-    out = _light(frame, row.astype(np.float32))
+    lit, noise, out = buf
+    np.multiply(frame, row.astype(np.float32)[None], out=lit, dtype=np.float32)  # as _light
     oy_, ox_ = tr.noise_off[f]
-    out += tr.bank[tr.noise_pick[f]][oy_ : oy_ + H, ox_ : ox_ + W] * np.float32(tr.sigma[f])
-    np.clip(out, 0, 255, out=out)
-    return out.astype(np.uint8)
+    bank = tr.bank[tr.noise_pick[f]][oy_ : oy_ + H, ox_ : ox_ + W]
+    np.multiply(bank, np.float32(tr.sigma[f]), out=noise)
+    lit += noise
+    np.clip(lit, 0, 255, out=lit)
+    np.copyto(out, lit, casting="unsafe")  # truncation, as astype(np.uint8)
+    return out
 
 
 def _hand_poses(ev: dict, ident: Identity) -> list[tuple[float, float, float, float, bool]]:
