@@ -185,3 +185,15 @@ def _params_for(weights: np.ndarray, variants: np.ndarray | None = None) -> np.n
             u = u + variants[i] * _VARIANTS[name][0]
         p += weights[i] * u
     return p
+
+
+def _emotion_weights(weights: dict[str, float], what: str) -> np.ndarray:
+    """``weights`` (emotion name -> weight, missing names 0) as an array over :data:`EMOTIONS`;
+    ValueError naming ``what`` for unknown names, a negative weight or a zero sum."""
+    unknown = set(weights) - set(EMOTIONS)
+    if unknown:
+        raise ValueError(f"unknown emotion(s) in {what}: {sorted(unknown)}")
+    v = np.array([float(weights.get(e, 0.0)) for e in EMOTIONS])
+    if (v < 0).any() or v.sum() <= 0:
+        raise ValueError(f"{what} must be non-negative with a positive sum")
+    return v

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from emotiontrack.demo.drawing import _apply_blur, _light
-from emotiontrack.demo.expressions import _PARAMS, EMOTIONS, _params_for
+from emotiontrack.demo.expressions import _PARAMS, EMOTIONS, _emotion_weights, _params_for
 from emotiontrack.demo.face import _internal_scale, _place, _render_head
 from emotiontrack.demo.identities import _random_identity, _stable_seed
 from emotiontrack.demo.scene import _NECK, _draw_body, _make_background
@@ -174,12 +174,7 @@ def fer_plan(
     FER2013; classes interleaved at random, seeded by the set's seed in :func:`make_fer_csv`,
     so this order is before that shuffle)."""
     weights_d = FER_CLASS_WEIGHTS if class_weights is None else class_weights
-    unknown = set(weights_d) - set(EMOTIONS)
-    if unknown:
-        raise ValueError(f"unknown emotion(s) in class_weights: {sorted(unknown)}")
-    weights = np.array([float(weights_d.get(e, 0.0)) for e in EMOTIONS])
-    if (weights < 0).any() or weights.sum() <= 0:
-        raise ValueError("class_weights must be non-negative with a positive sum")
+    weights = _emotion_weights(weights_d, "class_weights")
     per_class = _allocate(int(n_images), weights, len(FER_SPLITS))
     jobs: dict[str, list[str]] = {s: [] for s in FER_SPLITS}
     for e, n in zip(EMOTIONS, per_class, strict=True):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from emotiontrack.demo.drawing import _smoothstep
-from emotiontrack.demo.expressions import EMOTIONS
+from emotiontrack.demo.expressions import EMOTIONS, _emotion_weights
 from emotiontrack.demo.identities import _stable_seed
 
 DEFAULT_MIXES: dict[str, dict[str, float]] = {
@@ -64,12 +64,7 @@ def _mix_for(condition: str, emotion_mix: dict[str, float] | None) -> np.ndarray
         rng = np.random.default_rng(_stable_seed("mix", condition))
         v = rng.dirichlet(np.full(len(EMOTIONS), 0.8)) + 0.02
         return v / v.sum()
-    unknown = set(emotion_mix) - set(EMOTIONS)
-    if unknown:
-        raise ValueError(f"unknown emotion(s) in emotion_mix: {sorted(unknown)}")
-    v = np.array([float(emotion_mix.get(e, 0.0)) for e in EMOTIONS])
-    if (v < 0).any() or v.sum() <= 0:
-        raise ValueError("emotion_mix must be non-negative with a positive sum")
+    v = _emotion_weights(emotion_mix, "emotion_mix")
     return v / v.sum()
 
 
