@@ -90,9 +90,10 @@ def _smoothstep(x):
     return x * x * (3 - 2 * x)
 
 
-def _light(img: np.ndarray, gain_row: np.ndarray) -> np.ndarray:
-    """Multiply BGR uint8 ``img`` by a per-column, per-channel gain (W, 3) -> float32."""
-    return img.astype(np.float32) * gain_row[None]
+def _light(img: np.ndarray, gain_row: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Multiply BGR uint8 ``img`` by a per-column, per-channel float32 gain (W, 3) -> float32
+    (into ``out`` when given: a video reuses one array for every frame)."""
+    return np.multiply(img, gain_row[None], out=out, dtype=np.float32)
 
 
 def _apply_blur(img: np.ndarray, kind: str, amount: float, angle: float) -> np.ndarray:

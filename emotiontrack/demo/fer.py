@@ -220,11 +220,11 @@ def make_fer_csv(
     plan = fer_plan(n_images, class_weights)
     rng = np.random.default_rng(_stable_seed("fer", seed))
     backgrounds = [_make_background(rng, 640, 480) for _ in range(8)]
-    order: list[int] = []  # the plan's rows in file order: each split's classes shuffled
+    rows: list[tuple[str, str]] = []  # (split, emotion) in file order: classes shuffled per split
     for split in FER_SPLITS:
-        rows = [i for i, (s, _) in enumerate(plan) if s == split]
-        order.extend(rows[j] for j in rng.permutation(len(rows)))
-    lo, hi = len(order) * part // parts, len(order) * (part + 1) // parts
+        block = [r for r in plan if r[0] == split]
+        rows.extend(block[j] for j in rng.permutation(len(block)))
+    lo, hi = len(rows) * part // parts, len(rows) * (part + 1) // parts
     detector = face_finder(track=False)  # the default detector, as the frames job uses
     counts = {s: dict.fromkeys(EMOTIONS, 0) for s in FER_SPLITS}
     misses = 0
@@ -235,7 +235,7 @@ def make_fer_csv(
         out = csv.writer(fh)
         out.writerow(["emotion", "pixels", "Usage"])
         for k in range(lo, hi):
-            split, e = plan[order[k]]
+            split, e = rows[k]
             image_rng = np.random.default_rng(_stable_seed("fer", seed, "image", k))
             crop, hit = _fer_image(image_rng, e, backgrounds, detector)
             misses += not hit

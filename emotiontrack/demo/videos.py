@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emotiontrack.demo.drawing import _apply_blur, _smoothstep
+from emotiontrack.demo.drawing import _apply_blur, _light, _smoothstep
 from emotiontrack.demo.expressions import _PARAMS, EMOTIONS, _params_for
 from emotiontrack.demo.face import _internal_scale, _place, _render_head
 from emotiontrack.demo.identities import Identity, _stable_seed, identity_for
@@ -293,7 +293,7 @@ def _camera(
     grad = 1 + tr.grad_s[f] * np.tanh((xs - tr.grad_c[f]) / 0.25)
     row = (tr.gain[f] * grad)[:, None] * tr.tint[f]
     lit, noise, out = buf
-    np.multiply(frame, row.astype(np.float32)[None], out=lit, dtype=np.float32)  # as _light
+    _light(frame, row.astype(np.float32), out=lit)
     oy_, ox_ = tr.noise_off[f]
     bank = tr.bank[tr.noise_pick[f]][oy_ : oy_ + H, ox_ : ox_ + W]
     np.multiply(bank, np.float32(tr.sigma[f]), out=noise)
