@@ -100,6 +100,18 @@ def test_class_weights_balance_rare_classes():
     assert w[1] == pytest.approx(9 * w[0]) and w[2] == 1.0
 
 
+def test_training_batches_are_not_autotuned():
+    # tf.data's autotuning thread held every epoch's end for seconds (idle, ~3 s of each ~10 s
+    # demo epoch on one thread) while Keras waited for it; the pipeline has nothing to tune
+    from emotiontrack.cnn import _dataset
+
+    X, y = dataset(10, 0)
+    for aug in (None, lambda a, training: a):
+        ds = _dataset(X, y, 4, shuffle=aug is not None, augment=aug, seed=0)
+        assert ds.options().autotune.enabled is False
+        assert [len(b) for b, _ in ds] == [4, 4, 2]
+
+
 def test_cnn_learns_and_reports(trained):
     d, data = trained
     hist = pd.read_csv(d / "hist.csv")
